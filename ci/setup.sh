@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every environment this repository uses, each isolated and pinned:
+#   .venv                  the project's own code (render.py, deploy.py, tests)
+#   .tools/<tool>          one per tool whose pins conflict with the others:
+#                          sam, checkov, taskcat, cfn-lint, ministack, microburst
+# Lock files live in ci/requirements/<env>.txt (compiled from <env>.in with uv).
+# Idempotent: an environment is rebuilt only when its lock file changed, so a
+# second run takes well under a second.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TOOLS="$ROOT/.tools"
+REQ="$ROOT/ci/requirements"
+UV_VERSION=0.13.9
+PYTHON=${PYTHON:-python3}
+
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
+  echo "setup: Python 3.11 or newer is required ($PYTHON is $("$PYTHON" --version 2>&1))" >&2; exit 2; }
+
+# uv itself lives in a tiny venv of its own: fast installs without touching the system.
+UV="$TOOLS/uv/bin/uv"
+if [ ! -x "$UV" ] || [ "$("$UV" --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  echo "setup: installing uv $UV_VERSION"
+  rm -rf "$TOOLS/uv"
+  "$PYTHON" -m venv "$TOOLS/uv"
+  "$TOOLS/uv/bin/pip" install -q --disable-pip-version-check "uv==$UV_VERSION"
+fi
+export UV_NO_PROGRESS=1 UV_LINK_MODE=copy
+
+sync_env() {  # sync_env <dir> <lock file>
+  local dir=$1 lock=$2 stamp="$1/.lock.sha256" want
+  want=$(sha256sum "$lock" | cut -d' ' -f1)
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  echo "setup: syncing $(basename "$dir") from ci/requirements/$(basename "$lock")"
+  [ -x "$dir/bin/python" ] || "$UV" venv -q --python "$PYTHON" "$dir"
+  "$UV" pip sync -q --python "$dir/bin/python" "$lock"
+  echo "$want" > "$stamp"
+}
+
+only=${1:-all}
+[ "$only" = all ] || [ "$only" = project ] && sync_env "$ROOT/.venv" "$REQ/project.txt"
+for tool in cfn-lint checkov taskcat sam ministack microburst; do
+  if [ "$only" = all ] || [ "$only" = "$tool" ]; then
+    sync_env "$TOOLS/$tool" "$REQ/$tool.txt"
+  fi
+done
+exit 0
