@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, then the environment file)")
     parser.add_argument("--out", type=Path, help="output directory (default: build/<env>/)")
     parser.add_argument("--environments-dir", type=Path, default=environment.ENVIRONMENTS_DIR, help=argparse.SUPPRESS)
-    parser.add_argument("--quiet", action="store_true", help="print nothing on success")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return parser.parse_args(argv)
 
 
