@@ -16,17 +16,17 @@ import sys
 import time
 from pathlib import Path
 
-from tooling import environment, rendering, samconfig
+from tooling import environment, naming, rendering, samconfig
 from tooling.errors import UserError
 
 ROOT = Path(__file__).resolve().parent
 
 
-def caller_account_id() -> str:
+def caller_account_id(region: str) -> str:
     """The account of the standard credential chain (AWS_ENDPOINT_URL honoured)."""
-    from tooling import aws
+    from tooling import aws  # boto3 is imported only when STS is needed
 
-    return aws.caller_identity()["Account"]
+    return aws.caller_identity(region)["Account"]
 
 
 def resolve_region(cli_region: str | None, env_name: str, env_dir: Path) -> str:
@@ -57,7 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--account-id", help="12-digit AWS account id (default: the caller's account from STS)")
     parser.add_argument("--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, then the environment file)")
     parser.add_argument("--out", type=Path, help="output directory (default: build/<env>/)")
+    # For tests and for trying a change: other environment/template folders.
     parser.add_argument("--environments-dir", type=Path, default=environment.ENVIRONMENTS_DIR, help=argparse.SUPPRESS)
+    parser.add_argument("--templates-dir", type=Path, default=rendering.TEMPLATES_DIR, help=argparse.SUPPRESS)
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return parser.parse_args(argv)
 
@@ -67,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         environment.load(args.env, args.environments_dir)  # unknown/malformed env first: clearest message
-        region = resolve_region(args.region, args.env, args.environments_dir)
-        account_id = args.account_id if args.account_id is not None else caller_account_id()
+        region = naming.check_region(resolve_region(args.region, args.env, args.environments_dir))
+        account_id = args.account_id if args.account_id is not None else caller_account_id(region)
         default_out = ROOT / "build" / args.env
         out_dir = (args.out or default_out).resolve()
-        manifest = rendering.render_environment(args.env, account_id, region, out_dir, args.environments_dir)
+        manifest = rendering.render_environment(args.env, account_id, region, out_dir, args.environments_dir, args.templates_dir)
         if out_dir == default_out.resolve():
             refresh_root_samconfig(out_dir)
     except UserError as exc:
