@@ -6,7 +6,9 @@ without the callers having to think about it."""
 from __future__ import annotations
 
 import functools
+import json
 import os
+import time
 
 import boto3
 import botocore.config
@@ -43,3 +45,181 @@ def caller_identity(region: str | None = None) -> dict:
         raise UserError(f"STS GetCallerIdentity at {endpoint_description()}: {exc.response['Error'].get('Message', exc)}") from None
     except botocore.exceptions.BotoCoreError as exc:
         raise UserError(f"STS GetCallerIdentity at {endpoint_description()}: {exc}") from None
+
+
+# --- CloudFormation -------------------------------------------------------------
+# Every function takes the region; errors a user can act on become UserError,
+# anything else propagates (a bug or an outage, shown with its AWS message).
+
+TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
+
+
+def _code(exc: botocore.exceptions.ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def _message(exc: botocore.exceptions.ClientError) -> str:
+    return exc.response.get("Error", {}).get("Message", str(exc))
+
+
+def describe_stack(region: str, name: str) -> dict | None:
+    """The stack, or None when it does not exist (deleted stacks don't count)."""
+    try:
+        stacks = client("cloudformation", region).describe_stacks(StackName=name)["Stacks"]
+    except botocore.exceptions.ClientError as exc:
+        if "does not exist" in _message(exc):
+            return None
+        raise
+    live = [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"]
+    return live[0] if live else None
+
+
+def stack_events(region: str, name: str, limit: int = 200) -> list[dict]:
+    """Newest first, as CloudFormation returns them."""
+    cfn = client("cloudformation", region)
+    events: list[dict] = []
+    kwargs = {"StackName": name}
+    try:
+        while len(events) < limit:
+            page = cfn.describe_stack_events(**kwargs)
+            events.extend(page["StackEvents"])
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+    except botocore.exceptions.ClientError as exc:
+        if "does not exist" in _message(exc):
+            return []
+        raise
+    return events[:limit]
+
+
+def stack_resources(region: str, name: str) -> list[dict]:
+    cfn = client("cloudformation", region)
+    try:
+        return [r for page in cfn.get_paginator("list_stack_resources").paginate(StackName=name)
+                for r in page["StackResourceSummaries"]]
+    except botocore.exceptions.ClientError as exc:
+        if "does not exist" in _message(exc):
+            return []
+        raise
+
+
+def protect_stack(region: str, name: str, stack_policy: dict) -> None:
+    cfn = client("cloudformation", region)
+    cfn.update_termination_protection(StackName=name, EnableTerminationProtection=True)
+    cfn.set_stack_policy(StackName=name, StackPolicyBody=json.dumps(stack_policy))
+
+
+def stack_policy(region: str, name: str) -> dict | None:
+    body = client("cloudformation", region).get_stack_policy(StackName=name).get("StackPolicyBody")
+    return json.loads(body) if body else None
+
+
+def list_imports(region: str, export_name: str) -> list[str]:
+    """Stacks importing an export; [] when none does."""
+    cfn = client("cloudformation", region)
+    try:
+        return [s for page in cfn.get_paginator("list_imports").paginate(ExportName=export_name) for s in page["Imports"]]
+    except botocore.exceptions.ClientError as exc:
+        if "is not imported by any stack" in _message(exc) or _code(exc) == "ValidationError" and "not imported" in _message(exc):
+            return []
+        raise
+
+
+def list_exports(region: str) -> dict[str, dict]:
+    """export name -> {ExportingStackId, Value}."""
+    cfn = client("cloudformation", region)
+    return {e["Name"]: e for page in cfn.get_paginator("list_exports").paginate() for e in page["Exports"]}
+
+
+def delete_stack(region: str, name: str) -> None:
+    client("cloudformation", region).delete_stack(StackName=name)
+
+
+def wait_deleted(region: str, name: str, timeout: float = 900, poll: float = 2.0) -> dict | None:
+    """Wait until the stack is gone; returns the last description if deletion failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stack = describe_stack(region, name)
+        if stack is None:
+            return None
+        if stack["StackStatus"] == "DELETE_FAILED":
+            return stack
+        time.sleep(poll)
+    return describe_stack(region, name)
+
+
+def create_change_set(region: str, name: str, template_body: str, change_set_type: str,
+                      capabilities: list[str], tags: dict[str, str] | None = None,
+                      resources_to_import: list[dict] | None = None) -> str:
+    kwargs = {
+        "StackName": name,
+        "ChangeSetName": f"deploy-py-{int(time.time() * 1000)}",
+        "TemplateBody": template_body,
+        "ChangeSetType": change_set_type,
+        "Capabilities": capabilities,
+        "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+    }
+    if resources_to_import:
+        kwargs["ResourcesToImport"] = resources_to_import
+    return client("cloudformation", region).create_change_set(**kwargs)["Id"]
+
+
+def wait_change_set(region: str, change_set_id: str, timeout: float = 300, poll: float = 1.0) -> dict:
+    """Wait until the change set is created (or failed) and return it with every change."""
+    cfn = client("cloudformation", region)
+    deadline = time.monotonic() + timeout
+    while True:
+        described = cfn.describe_change_set(ChangeSetName=change_set_id)
+        if described["Status"] in ("CREATE_COMPLETE", "FAILED") or time.monotonic() > deadline:
+            break
+        time.sleep(poll)
+    changes = list(described.get("Changes", []))
+    token = described.get("NextToken")
+    while token:
+        page = cfn.describe_change_set(ChangeSetName=change_set_id, NextToken=token)
+        changes.extend(page.get("Changes", []))
+        token = page.get("NextToken")
+    described["Changes"] = changes
+    return described
+
+
+def delete_change_set(region: str, change_set_id: str) -> None:
+    try:
+        client("cloudformation", region).delete_change_set(ChangeSetName=change_set_id)
+    except botocore.exceptions.ClientError as exc:
+        if "does not exist" not in _message(exc):
+            raise
+
+
+def execute_change_set(region: str, change_set_id: str) -> None:
+    client("cloudformation", region).execute_change_set(ChangeSetName=change_set_id)
+
+
+def get_template_body(region: str, name: str) -> str:
+    body = client("cloudformation", region).get_template(StackName=name, TemplateStage="Original")["TemplateBody"]
+    return body if isinstance(body, str) else json.dumps(body)
+
+
+# --- S3 and DynamoDB: existence of named resources --------------------------------
+
+def bucket_exists(region: str, name: str) -> bool:
+    try:
+        client("s3", region).head_bucket(Bucket=name)
+        return True
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        if _code(exc) in ("403", "AccessDenied"):
+            return True  # exists, owned by someone else
+        raise
+
+
+def table_exists(region: str, name: str) -> bool:
+    try:
+        client("dynamodb", region).describe_table(TableName=name)
+        return True
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) == "ResourceNotFoundException":
+            return False
+        raise

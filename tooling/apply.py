@@ -1,0 +1,201 @@
+"""apply: deploy the rendered stacks wave by wave with `sam deploy`.
+
+Stacks of one wave deploy in parallel; the first failed wave stops the run.
+After the storage stack deploys, termination protection and the stack policy are
+set and read back. Only CREATE_COMPLETE / UPDATE_COMPLETE count as success."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import aws, changes, naming
+from .progress import Progress
+from .workspace import ROOT, Workspace
+
+SAM = ROOT / ".tools" / "sam" / "bin" / "sam"
+POLL_SECONDS = float(os.environ.get("DEPLOY_POLL_SECONDS", "2"))
+
+
+@dataclass
+class Outcome:
+    key: str
+    result: str  # deployed | unchanged | skipped | blocked | failed | not-selected
+    status: str | None = None
+    detail: str = ""
+    failure: dict | None = None
+    seconds: float = 0.0
+    retained: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.result in ("deployed", "unchanged", "skipped", "blocked", "not-selected")
+
+    def as_json(self) -> dict:
+        failure = None
+        if self.failure:
+            failure = {k: self.failure.get(k) for k in ("LogicalResourceId", "ResourceType", "ResourceStatus", "ResourceStatusReason")}
+        return {"key": self.key, "result": self.result, "status": self.status, "detail": self.detail,
+                "failure": failure, "seconds": round(self.seconds, 1)}
+
+
+def stack_tags(ws: Workspace, key: str) -> dict[str, str]:
+    return {"project": "ai-social-media", "environment": ws.env, "stack": key}
+
+
+def stack_fingerprint(ws: Workspace, key: str) -> str:
+    tags = stack_tags(ws, key)
+    return changes.fingerprint(ws.template_text(key), ws.template_path(key).parent, extra=repr(sorted(tags.items())))
+
+
+def deployed_fingerprint(stack: dict | None) -> str | None:
+    for tag in (stack or {}).get("Tags", []):
+        if tag["Key"] == changes.FINGERPRINT_TAG:
+            return tag["Value"]
+    return None
+
+
+def sam_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("SAM_CLI_TELEMETRY", "0")
+    env.setdefault("SAM_CLI_POLL_DELAY", "1" if env.get("AWS_ENDPOINT_URL") else "5")
+    return env
+
+
+def unsupported_reason(log_text: str) -> str | None:
+    """The emulator's refusal of resource types it cannot hold, if that is why sam failed."""
+    for line in log_text.splitlines():
+        if "Unrecognized resource types" in line:
+            return "emulator: " + line[line.index("Unrecognized resource types"):].strip()
+    return None
+
+
+def _latest_event(region: str, name: str, since: dt.datetime) -> str:
+    events = [e for e in aws.stack_events(region, name, limit=20) if e["Timestamp"] >= since]
+    if not events:
+        return ""
+    event = events[0]
+    reason = event.get("ResourceStatusReason") or ""
+    return f"{event['LogicalResourceId']} {event['ResourceStatus']}{' (' + reason[:80] + ')' if reason else ''}"
+
+
+def deploy_stack(ws: Workspace, key: str, progress: Progress) -> Outcome:
+    started = time.monotonic()
+    name = ws.stacks[key]["name"]
+    fingerprint = stack_fingerprint(ws, key)
+    before = aws.describe_stack(ws.region, name)
+    if before and changes.succeeded(before["StackStatus"]) and deployed_fingerprint(before) == fingerprint:
+        return Outcome(key, "unchanged", before["StackStatus"], "template, code and parameters equal what is deployed")
+    if before and changes.in_progress(before["StackStatus"]):
+        return Outcome(key, "failed", before["StackStatus"], "another operation is in progress on this stack")
+    if before and before["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
+        # A stack whose first create failed holds nothing but can only be deleted.
+        progress.say(f"  [{key}] {before['StackStatus']}: deleting the empty stack left by a failed create")
+        aws.delete_stack(ws.region, name)
+        aws.wait_deleted(ws.region, name)
+
+    log_path = ws.out_dir / "logs" / f"{key}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    tags = {**stack_tags(ws, key), changes.FINGERPRINT_TAG: fingerprint}
+    command = [str(SAM), "deploy", "--config-file", str(ws.out_dir / ws.manifest["samconfig"]), "--config-env", key,
+               "--no-progressbar", "--tags", *[f"{k}={v}" for k, v in tags.items()]]
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=2)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=sam_environment(),
+                                   stdin=subprocess.DEVNULL)
+        progress.update(key, "packaging" if ws.stacks[key].get("sam") else "creating change set")
+        while process.poll() is None:
+            time.sleep(POLL_SECONDS)
+            stack = aws.describe_stack(ws.region, name)
+            if stack:
+                progress.update(key, stack["StackStatus"], _latest_event(ws.region, name, since))
+    progress.done(key)
+    log_text = log_path.read_text(errors="replace")
+    after = aws.describe_stack(ws.region, name)
+    status = after["StackStatus"] if after else None
+    seconds = time.monotonic() - started
+    if process.returncode == 0 and changes.succeeded(status):
+        return Outcome(key, "deployed", status, seconds=seconds)
+    reason = unsupported_reason(log_text)
+    if reason and ws.local:
+        return Outcome(key, "skipped", status, reason, seconds=seconds)
+    failure = changes.first_failure(aws.stack_events(ws.region, name), since) if after else None
+    detail = "" if failure else _last_error_line(log_text)
+    return Outcome(key, "failed", status, detail or f"sam deploy exited {process.returncode} (log: {log_path.relative_to(ROOT)})",
+                   failure=failure, seconds=seconds)
+
+
+def _last_error_line(log_text: str) -> str:
+    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("Error") or "error" in line.lower():
+            return line[:400]
+    return lines[-1][:400] if lines else ""
+
+
+def protect_storage(ws: Workspace) -> str | None:
+    """Turn termination protection on, set the stack policy, and read both back.
+    Returns a problem, or None when both are verified."""
+    name = ws.stacks[naming.STORAGE]["name"]
+    policy = ws.stack_policy()
+    aws.protect_stack(ws.region, name, policy)
+    stack = aws.describe_stack(ws.region, name)
+    if not stack or not stack.get("EnableTerminationProtection"):
+        return "termination protection did not stay on"
+    if aws.stack_policy(ws.region, name) != policy:
+        return "the stack policy read back differs from storage-stack-policy.json"
+    return None
+
+
+def run_apply(ws: Workspace, only: list[str], progress: Progress) -> list[Outcome]:
+    outcomes: dict[str, Outcome] = {}
+    skipped: set[str] = set()
+    selected = set(only) if only else set(ws.stacks)
+    for number, wave in enumerate(ws.manifest["waves"], start=1):
+        blocked = changes.blocked(skipped, ws.depends_on)
+        todo = []
+        for key in wave:
+            if key not in selected:
+                outcomes[key] = Outcome(key, "not-selected")
+            elif key in blocked:
+                outcomes[key] = Outcome(key, "blocked", detail=f"needs {blocked[key]}, which was skipped")
+                progress.say(f"  [{key}] skipped: needs {blocked[key]}, which was skipped")
+            else:
+                todo.append(key)
+        if not todo:
+            continue
+        progress.say(f"wave {number}/{len(ws.manifest['waves'])}: {', '.join(todo)}")
+        with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+            results = list(pool.map(lambda k: deploy_stack(ws, k, progress), todo))
+        for outcome in results:
+            outcomes[outcome.key] = outcome
+            if outcome.result == "skipped":
+                skipped.add(outcome.key)
+            if outcome.key == naming.STORAGE and outcome.result in ("deployed", "unchanged"):
+                problem = protect_storage(ws)
+                if problem:
+                    outcome.result, outcome.detail = "failed", f"storage protection: {problem}"
+                else:
+                    outcome.detail = (outcome.detail + "; " if outcome.detail else "") + "termination protection on, stack policy set (verified)"
+            progress.say(f"  [{outcome.key}] {describe(outcome)}")
+        if any(o.result == "failed" for o in results):
+            break
+    return [outcomes[k] for k in naming.STACK_KEYS if k in outcomes]
+
+
+def describe(outcome: Outcome) -> str:
+    text = outcome.result
+    if outcome.status:
+        text += f" ({outcome.status})"
+    if outcome.seconds:
+        text += f" in {outcome.seconds:.0f}s"
+    if outcome.failure:
+        f = outcome.failure
+        text += f": first failed resource {f['LogicalResourceId']} ({f.get('ResourceType', '?')}): {f.get('ResourceStatusReason', '')}"
+    elif outcome.detail:
+        text += f": {outcome.detail}"
+    return text

@@ -1,0 +1,160 @@
+"""The subcommands of deploy.py. Each opens the workspace (inputs checked before
+anything changes), does its work through aws.py, and returns an exit status."""
+from __future__ import annotations
+
+import json
+import sys
+
+from . import apply as applying
+from . import aws, changes, naming
+from .errors import UserError
+from .progress import Progress
+from .workspace import Workspace, open_workspace
+
+
+def run(args, log, out) -> int:
+    ws = open_workspace(args.env, args.local, args.region, log=log)
+    handler = {"plan": plan, "apply": apply, "status": status, "destroy": destroy}[args.command]
+    return handler(ws, args, log)
+
+
+def emit_json(data) -> None:
+    print(json.dumps(data, indent=2, default=str), file=sys.stdout, flush=True)
+
+
+def waves_line(ws: Workspace) -> str:
+    return " -> ".join("[" + ", ".join(wave) + "]" for wave in ws.manifest["waves"])
+
+
+# --- plan ------------------------------------------------------------------------
+
+def change_set_for(ws: Workspace, key: str) -> dict:
+    """Create a change set for the rendered stack, read it, delete it: never executed."""
+    from . import packaging
+
+    name = ws.stacks[key]["name"]
+    body = packaging.deployable_template(ws, key)
+    capabilities = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+    tags = {**applying.stack_tags(ws, key), changes.FINGERPRINT_TAG: applying.stack_fingerprint(ws, key)}
+    change_set_id = aws.create_change_set(ws.region, name, body, "UPDATE", capabilities, tags)
+    try:
+        return aws.wait_change_set(ws.region, change_set_id)
+    finally:
+        aws.delete_change_set(ws.region, change_set_id)
+
+
+def plan_stack(ws: Workspace, key: str) -> dict:
+    name = ws.stacks[key]["name"]
+    stack = aws.describe_stack(ws.region, name)
+    if stack is None or stack["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
+        return {"key": key, "action": "create", "changes": []}
+    if changes.succeeded(stack["StackStatus"]) and applying.deployed_fingerprint(stack) == applying.stack_fingerprint(ws, key):
+        return {"key": key, "action": "unchanged", "changes": []}
+    try:
+        described = change_set_for(ws, key)
+    except aws.botocore.exceptions.ClientError as exc:
+        reason = applying.unsupported_reason(str(exc))
+        if reason and ws.local:
+            return {"key": key, "action": "skipped", "reason": reason, "changes": []}
+        raise
+    if described["Status"] == "FAILED" and not described["Changes"]:
+        reason = described.get("StatusReason", "")
+        if "didn't contain changes" in reason or "No updates" in reason:
+            return {"key": key, "action": "unchanged", "changes": []}
+        if ws.local and applying.unsupported_reason(reason):
+            return {"key": key, "action": "skipped", "reason": applying.unsupported_reason(reason), "changes": []}
+        return {"key": key, "action": "error", "reason": reason, "changes": []}
+    summary = changes.summarize_change_set(described["Changes"])
+    return {"key": key, "action": "update", "counts": changes.count_labels(summary),
+            "changes": [{"action": c.label, "logical_id": c.logical_id, "type": c.resource_type, "causes": list(c.causes)} for c in summary]}
+
+
+def plan(ws: Workspace, args, log) -> int:
+    log(f"plan: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}")
+    result = {"env": ws.env, "account_id": ws.account_id, "region": ws.region, "waves": ws.manifest["waves"], "stacks": []}
+    for number, wave in enumerate(ws.manifest["waves"], start=1):
+        log(f"wave {number}:")
+        for key in wave:
+            entry = plan_stack(ws, key)
+            result["stacks"].append(entry)
+            if entry["action"] == "update":
+                counts = ", ".join(f"{n} {label}" for label, n in sorted(entry["counts"].items()))
+                log(f"  {key}: update ({counts})")
+                for change in entry["changes"]:
+                    causes = f" (forced by {', '.join(change['causes'])})" if change["causes"] else ""
+                    log(f"      {change['action']:<9} {change['logical_id']} [{change['type']}]{causes}")
+            else:
+                log(f"  {key}: {entry['action']}{': ' + entry['reason'] if entry.get('reason') else ''}")
+    if args.json:
+        emit_json(result)
+    return 0
+
+
+# --- apply -----------------------------------------------------------------------
+
+def apply(ws: Workspace, args, log) -> int:
+    only = ws.check_keys(args.only)
+    for key in only:  # what the selected stacks import must already be deployed
+        for dep in ws.stacks[key]["depends_on"]:
+            if dep in only:
+                continue
+            stack = aws.describe_stack(ws.region, ws.stacks[dep]["name"])
+            if stack is None or not changes.succeeded(stack["StackStatus"]):
+                raise UserError(f"--only {key}: needs stack {dep} deployed first ({stack['StackStatus'] if stack else 'does not exist'})")
+    log(f"apply: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}")
+    progress = Progress(stream=sys.stderr if args.json else sys.stdout)
+    outcomes = applying.run_apply(ws, only, progress)
+    failed = [o for o in outcomes if o.result == "failed"]
+    skipped = [o for o in outcomes if o.result in ("skipped", "blocked")]
+    log("")
+    log("summary:")
+    for outcome in outcomes:
+        if outcome.result != "not-selected":
+            log(f"  {outcome.key:<18} {applying.describe(outcome)}")
+    if skipped:
+        log(f"skipped on the local AWS: {', '.join(o.key for o in skipped)} (the emulator cannot hold them; deploy them to a real account)")
+    if failed:
+        first = failed[0]
+        log(f"apply: FAILED at stack {first.key} ({ws.stacks[first.key]['name']}); later waves were not deployed")
+    else:
+        log("apply: done")
+    if args.json:
+        emit_json({"env": ws.env, "ok": not failed, "stacks": [o.as_json() for o in outcomes]})
+    return 1 if failed else 0
+
+
+# --- status ----------------------------------------------------------------------
+
+def status(ws: Workspace, args, log) -> int:
+    rows = []
+    for key in naming.STACK_KEYS:
+        name = ws.stacks[key]["name"]
+        stack = aws.describe_stack(ws.region, name)
+        rows.append({
+            "key": key, "name": name,
+            "status": stack["StackStatus"] if stack else "NOT_DEPLOYED",
+            "termination_protection": bool(stack and stack.get("EnableTerminationProtection")),
+            "last_updated": str((stack or {}).get("LastUpdatedTime") or (stack or {}).get("CreationTime") or "")[:19],
+            "outputs": {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])},
+        })
+    if args.json:
+        emit_json({"env": ws.env, "account_id": ws.account_id, "region": ws.region, "stacks": rows})
+        return 0
+    log(f"{'stack':<18} {'status':<24} {'protected':<9} {'last update':<19}  outputs")
+    for row in rows:
+        outputs = ", ".join(f"{k}={v}" for k, v in sorted(row["outputs"].items()))
+        log(f"{row['key']:<18} {row['status']:<24} {'yes' if row['termination_protection'] else 'no':<9} {row['last_updated']:<19}  {outputs}")
+    return 0
+
+
+# --- destroy ---------------------------------------------------------------------
+
+def destroy(ws: Workspace, args, log) -> int:
+    storage_name = ws.stacks[naming.STORAGE]["name"]
+    storage = aws.describe_stack(ws.region, storage_name)
+    if args.include_storage and storage and storage.get("EnableTerminationProtection"):
+        raise UserError(f"--include-storage: {storage_name} has termination protection on; turn it off yourself first "
+                        f"(aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {storage_name})")
+    from . import destroying
+
+    return destroying.run_destroy(ws, args.include_storage, log, args.json)
