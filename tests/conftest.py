@@ -40,3 +40,46 @@ def load_template(out: Path, manifest: dict, key: str) -> dict:
 
     stack = next(s for s in manifest["stacks"] if s["key"] == key)
     return cfn_yaml.load((out / stack["template"]).read_text())
+
+
+# --- end-to-end: one embedded local AWS (ministack) for the test session, bound to
+# 127.0.0.1 on a free port, bounded in time, stopped by its process id.
+
+LIFETIME_SECONDS = 1800  # the emulator exits by itself after this, whatever happens to the tests
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.emulator)
+
+
+@pytest.fixture(scope="session")
+def local_aws(tmp_path_factory):
+    from tooling.emulator import Emulator
+
+    emulator = Emulator.start(tmp_path_factory.mktemp("local-aws"), lifetime_seconds=LIFETIME_SECONDS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ENDPOINT_URL": emulator.endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "SAM_CLI_TELEMETRY": "0",
+                "DEPLOY_POLL_SECONDS": "1"})
+    yield env
+    emulator.stop()
+
+
+def run_deploy(env: dict, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "deploy.py"), *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=timeout)
+
+
+@pytest.fixture
+def boto(local_aws):
+    """boto3 clients on the session's emulator."""
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+
+    def client(service):
+        return session.client(service, endpoint_url=local_aws["AWS_ENDPOINT_URL"])
+
+    return client

@@ -86,6 +86,11 @@ def _latest_event(region: str, name: str, since: dt.datetime) -> str:
 def deploy_stack(ws: Workspace, key: str, progress: Progress) -> Outcome:
     started = time.monotonic()
     name = ws.stacks[key]["name"]
+    if ws.local:
+        # The emulator refuses unsupported types up front: ask it before running sam.
+        reason = unsupported_reason(aws.validation_error(ws.region, ws.template_text(key)) or "")
+        if reason:
+            return Outcome(key, "skipped", None, reason)
     fingerprint = stack_fingerprint(ws, key)
     before = aws.describe_stack(ws.region, name)
     if before and changes.succeeded(before["StackStatus"]) and deployed_fingerprint(before) == fingerprint:

@@ -223,3 +223,14 @@ def table_exists(region: str, name: str) -> bool:
         if _code(exc) == "ResourceNotFoundException":
             return False
         raise
+
+
+def validation_error(region: str, template_body: str) -> str | None:
+    """ValidateTemplate's refusal, or None when the template is accepted."""
+    try:
+        client("cloudformation", region).validate_template(TemplateBody=template_body)
+        return None
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) == "ValidationError":
+            return _message(exc)
+        raise

@@ -140,10 +140,11 @@ def status(ws: Workspace, args, log) -> int:
     if args.json:
         emit_json({"env": ws.env, "account_id": ws.account_id, "region": ws.region, "stacks": rows})
         return 0
-    log(f"{'stack':<18} {'status':<24} {'protected':<9} {'last update':<19}  outputs")
+    log(f"{'stack':<18} {'status':<24} {'protected':<9} {'last update':<19}  name")
     for row in rows:
-        outputs = ", ".join(f"{k}={v}" for k, v in sorted(row["outputs"].items()))
-        log(f"{row['key']:<18} {row['status']:<24} {'yes' if row['termination_protection'] else 'no':<9} {row['last_updated']:<19}  {outputs}")
+        log(f"{row['key']:<18} {row['status']:<24} {'yes' if row['termination_protection'] else 'no':<9} {row['last_updated']:<19}  {row['name']}")
+        for key, value in sorted(row["outputs"].items()):
+            log(f"{'':<20}{key} = {value}")
     return 0
 
 

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Use the deployed system as a user would, over real HTTP:
+
+  backend: create a media-selection session, read it back, ask for a presigned
+           upload URL, PUT a file through it, list the session's uploads;
+  webhook: the Instagram verification handshake and a signed event (the verify
+           token and app secret are put into SSM as SecureStrings first when
+           --seed-secrets is given, as the local run does).
+
+    python ci/smoke.py --env dev [--local] [--seed-secrets]
+
+Reads the API ids from the stacks' outputs. Against the local AWS the APIs are
+reached path-style (<endpoint>/_aws/execute-api/<api-id>/<path>); against AWS at
+their execute-api endpoint. Exit 0 and "smoke: ok" when every step passed."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tooling import aws, environment, workspace  # noqa: E402
+from tooling.errors import UserError  # noqa: E402
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def api_base(outputs: dict, id_key: str, endpoint_key: str) -> str:
+    local = os.environ.get("AWS_ENDPOINT_URL")
+    if local:
+        return f"{local.rstrip('/')}/_aws/execute-api/{outputs[id_key]}"
+    return outputs[endpoint_key].rstrip("/")
+
+
+class Smoke:
+    def __init__(self):
+        self.steps = 0
+
+    def check(self, what: str, condition: bool, detail: str = "") -> None:
+        self.steps += 1
+        if not condition:
+            raise SystemExit(f"smoke: FAILED at '{what}' {detail}")
+        print(f"smoke: {what}: ok", flush=True)
+
+
+def backend(smoke: Smoke, outputs: dict, bucket_check) -> None:
+    base = api_base(outputs, "HttpApiId", "HttpApiEndpoint")
+    status, body = http("POST", f"{base}/sessions", json.dumps({"title": "smoke"}).encode(), {"content-type": "application/json"})
+    smoke.check("create a session", status == 201, f"(HTTP {status}: {body[:200]!r})")
+    session = json.loads(body)["sessionId"]
+    status, body = http("GET", f"{base}/sessions/{session}")
+    smoke.check("read it back", status == 200 and json.loads(body)["sessionId"] == session, f"(HTTP {status})")
+    content = f"smoke upload {uuid.uuid4()}".encode()
+    request = {"filename": "smoke.jpg", "contentType": "image/jpeg", "size": len(content)}
+    status, body = http("POST", f"{base}/sessions/{session}/uploads", json.dumps(request).encode(), {"content-type": "application/json"})
+    smoke.check("get a presigned upload URL", status == 200, f"(HTTP {status}: {body[:200]!r})")
+    grant = json.loads(body)
+    status, body = http(grant.get("method", "PUT"), grant["uploadUrl"], content, grant.get("headers", {}))
+    smoke.check("upload through the presigned URL", status in (200, 204), f"(HTTP {status}: {body[:200]!r})")
+    status, body = http("GET", f"{base}/sessions/{session}/uploads")
+    uploads = json.loads(body).get("uploads", []) if status == 200 else []
+    smoke.check("list the upload back", [u["key"] for u in uploads] == [grant["key"]] and uploads[0]["size"] == len(content),
+                f"(HTTP {status}: {uploads})")
+    smoke.check("the object is in the media bucket", bucket_check(grant["key"]) == content)
+    status, _ = http("GET", f"{base}/sessions/{uuid.uuid4()}")
+    smoke.check("an unknown session is a 404", status == 404, f"(HTTP {status})")
+
+
+def webhook(smoke: Smoke, outputs: dict, secrets: dict[str, str]) -> None:
+    base = api_base(outputs, "WebhookApiId", "WebhookApiEndpoint")
+    query = f"hub.mode=subscribe&hub.verify_token={secrets['verify_token']}&hub.challenge=1158201444"
+    status, body = http("GET", f"{base}/webhook?{query}")
+    smoke.check("webhook verification handshake", status == 200 and body == b"1158201444", f"(HTTP {status}: {body[:100]!r})")
+    event = json.dumps({"object": "instagram", "entry": [{"id": "1", "time": int(time.time())}]}).encode()
+    signature = "sha256=" + hmac.new(secrets["app_secret"].encode(), event, hashlib.sha256).hexdigest()
+    status, _ = http("POST", f"{base}/webhook", event, {"content-type": "application/json", "x-hub-signature-256": signature})
+    smoke.check("a signed webhook event is accepted", status == 200, f"(HTTP {status})")
+    status, _ = http("POST", f"{base}/webhook", event, {"content-type": "application/json"})
+    smoke.check("an unsigned webhook event is rejected", status == 401, f"(HTTP {status})")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Smoke-check a deployed environment over HTTP.")
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--local", action="store_true", help="the render for the local AWS (build/local-<env>)")
+    parser.add_argument("--seed-secrets", action="store_true",
+                        help="put throwaway webhook secrets into SSM first (for the local AWS; never on a real account)")
+    args = parser.parse_args(argv)
+    try:
+        ws = workspace.open_workspace(args.env, args.local, log=lambda _: None)
+        env = environment.load(args.env)
+        outputs = {}
+        for key in ("backend", "webhook"):
+            stack = aws.describe_stack(ws.region, ws.stacks[key]["name"])
+            if stack is None:
+                raise UserError(f"stack {key}: not deployed")
+            outputs.update({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
+    except UserError as exc:
+        print(f"smoke: {exc}", file=sys.stderr)
+        return exc.status
+    s3 = aws.client("s3", ws.region)
+    media = ws.manifest["physical_names"]["buckets"]["media"]
+    smoke = Smoke()
+    backend(smoke, outputs, lambda key: s3.get_object(Bucket=media, Key=key)["Body"].read())
+    ssm = aws.client("ssm", ws.region)
+    names = {"verify_token": env["webhook"]["verify_token_parameter"], "app_secret": env["webhook"]["app_secret_parameter"]}
+    if args.seed_secrets:
+        for label, name in names.items():
+            ssm.put_parameter(Name=name, Value=f"smoke-{label}-{uuid.uuid4().hex[:8]}", Type="SecureString", Overwrite=True)
+    secrets = {label: ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] for label, name in names.items()}
+    webhook(smoke, outputs, secrets)
+    print(f"smoke: ok ({smoke.steps} checks)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

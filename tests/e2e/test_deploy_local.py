@@ -1,0 +1,184 @@
+"""deploy.py against the embedded local AWS, in the order a user lives it:
+bad input first (nothing may change), a fresh apply, protection, a no-op apply,
+plan after a change, destroy, apply again. The tests share one emulator and run
+in file order; each states what it relies on."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, run_deploy
+
+ENV = "dev"
+OUT = ROOT / "build" / f"local-{ENV}"
+EXPECTED_DEPLOYED = {"storage", "frontend", "backend", "webhook"}
+EXPECTED_SKIPPED = {"backend-pipeline", "frontend-pipeline", "operations"}
+
+
+def manifest():
+    return json.loads((OUT / "manifest.json").read_text())
+
+
+def stack_names():
+    return {s["key"]: s["name"] for s in manifest()["stacks"]}
+
+
+def apply_json(local_aws, *extra):
+    result = run_deploy(local_aws, "apply", "--env", ENV, "--local", "--json", *extra)
+    assert result.stdout.strip(), result.stderr
+    return result, json.loads(result.stdout)
+
+
+def assert_bad_input(result, *fragments):
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+# --- bad input: status 2, one line, before anything is changed ---------------------
+
+def test_bad_inputs_change_nothing(local_aws, boto):
+    assert_bad_input(run_deploy(local_aws, "apply", "--env", "staging", "--local"), "environment 'staging'", "unknown")
+    assert_bad_input(run_deploy(local_aws, "apply", "--env", ENV, "--local", "--only", "database"), "stack key 'database'", "unknown")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    env = {**local_aws, "AWS_ENDPOINT_URL": dead, "DEPLOY_MAX_ATTEMPTS": "1"}
+    assert_bad_input(run_deploy(env, "status", "--env", ENV, "--local"), f"endpoint {dead}", "does not answer")
+    no_credentials = {k: v for k, v in local_aws.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")}
+    no_credentials.update({"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"})
+    assert_bad_input(run_deploy(no_credentials, "plan", "--env", ENV), "AWS credentials", "none found")
+    # a render made for another account is refused, not deployed
+    other = subprocess.run([sys.executable, str(ROOT / "render.py"), "--env", ENV, "--account-id", "111122223333",
+                            "--region", "us-east-1", "--out", str(OUT), "-q"], capture_output=True, text=True, env=local_aws)
+    assert other.returncode == 0, other.stderr
+    try:
+        assert_bad_input(run_deploy(local_aws, "apply", "--env", ENV, "--local"), "rendered for account 111122223333", "000000000000")
+    finally:
+        (OUT / "manifest.json").unlink()  # the next run renders afresh
+    assert boto("cloudformation").describe_stacks()["Stacks"] == []
+
+
+# --- a fresh apply ---------------------------------------------------------------
+
+def test_fresh_apply_deploys_every_stack_the_emulator_holds(local_aws, boto):
+    result, summary = apply_json(local_aws)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = {s["key"]: s for s in summary["stacks"]}
+    assert {k for k, s in results.items() if s["result"] == "deployed"} == EXPECTED_DEPLOYED
+    assert {k for k, s in results.items() if s["result"] in ("skipped", "blocked")} == EXPECTED_SKIPPED
+    for key in ("backend-pipeline", "frontend-pipeline"):
+        assert "AWS::CodePipeline::Pipeline" in results[key]["detail"]
+    cfn = boto("cloudformation")
+    for key, name in stack_names().items():
+        if key in EXPECTED_DEPLOYED:
+            assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    assert "skipped on the local AWS: backend-pipeline, frontend-pipeline, operations" in result.stderr
+
+
+def test_every_import_is_resolved_and_listimports_names_the_importer(local_aws, boto):
+    cfn = boto("cloudformation")
+    names = stack_names()
+    checked = 0
+    for stack in manifest()["stacks"]:
+        if stack["key"] not in EXPECTED_DEPLOYED:
+            continue
+        for export in stack["imports"]:
+            importers = cfn.list_imports(ExportName=export)["Imports"]
+            assert names[stack["key"]] in importers, (export, importers)
+            checked += 1
+    assert checked >= 6
+
+
+def test_storage_is_protected(local_aws, boto):
+    cfn = boto("cloudformation")
+    name = stack_names()["storage"]
+    assert cfn.describe_stacks(StackName=name)["Stacks"][0]["EnableTerminationProtection"] is True
+    with pytest.raises(cfn.exceptions.ClientError, match="TerminationProtection"):
+        cfn.delete_stack(StackName=name)
+    policy = json.loads(cfn.get_stack_policy(StackName=name)["StackPolicyBody"])
+    assert policy == json.loads((ROOT / "templates" / "storage-stack-policy.json").read_text())
+
+
+def test_smoke_check_uses_the_system_as_a_user_would(local_aws):
+    result = subprocess.run([sys.executable, str(ROOT / "ci" / "smoke.py"), "--env", ENV, "--local", "--seed-secrets"],
+                            capture_output=True, text=True, env=local_aws, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "smoke: ok" in result.stdout
+
+
+# --- a second apply ----------------------------------------------------------------
+
+def test_second_apply_changes_nothing_and_skips_every_stack(local_aws, boto):
+    cfn = boto("cloudformation")
+    before = {s["StackName"]: s.get("LastUpdatedTime") or s["CreationTime"] for s in cfn.describe_stacks()["Stacks"]}
+    result, summary = apply_json(local_aws)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = {s["key"]: s["result"] for s in summary["stacks"]}
+    assert {k for k, r in results.items() if r == "unchanged"} == EXPECTED_DEPLOYED
+    assert {k for k, r in results.items() if r in ("skipped", "blocked")} == EXPECTED_SKIPPED
+    after = {s["StackName"]: s.get("LastUpdatedTime") or s["CreationTime"] for s in cfn.describe_stacks()["Stacks"]}
+    assert after == before
+    for name in before:
+        assert cfn.list_change_sets(StackName=name)["Summaries"] == []
+
+
+def test_plan_after_a_template_change_shows_exactly_that_change(local_aws, boto):
+    path = OUT / "stateless" / "backend.yaml"
+    original = path.read_text()
+    changed = original.replace("RetentionInDays: 14", "RetentionInDays: 30", 1)
+    assert changed != original
+    path.write_text(changed)
+    try:
+        result = run_deploy(local_aws, "plan", "--env", ENV, "--local", "--json")
+        assert result.returncode == 0, result.stderr
+        plan = {s["key"]: s for s in json.loads(result.stdout)["stacks"]}
+    finally:
+        path.write_text(original)
+    assert plan["backend"]["action"] == "update"
+    assert [(c["action"], c["type"]) for c in plan["backend"]["changes"]] == [("modify", "AWS::Logs::LogGroup")]
+    for key in EXPECTED_DEPLOYED - {"backend"}:
+        assert plan[key]["action"] == "unchanged", plan[key]
+    cfn = boto("cloudformation")
+    for name in stack_names().values():  # the plan's change sets are gone, nothing executed
+        try:
+            assert cfn.list_change_sets(StackName=name)["Summaries"] == []
+        except cfn.exceptions.ClientError:
+            pass  # a skipped stack does not exist
+
+
+# --- destroy, and apply again ------------------------------------------------------
+
+def test_destroy_removes_stateless_stacks_and_keeps_storage_and_its_data(local_aws, boto):
+    s3, dynamodb, cfn = boto("s3"), boto("dynamodb"), boto("cloudformation")
+    buckets = manifest()["physical_names"]["buckets"]
+    table = manifest()["physical_names"]["table"]
+    s3.put_object(Bucket=buckets["media"], Key="sessions/keep/photo.jpg", Body=b"precious")
+    dynamodb.put_item(TableName=table, Item={"sessionId": {"S": "keep-me"}})
+    refused = run_deploy(local_aws, "destroy", "--env", ENV, "--local", "--include-storage")
+    assert_bad_input(refused, "termination protection on", "update-termination-protection")
+
+    result = run_deploy(local_aws, "destroy", "--env", ENV, "--local")
+    assert result.returncode == 0, result.stdout + result.stderr
+    remaining = {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
+    assert remaining == {stack_names()["storage"]}
+    assert "kept ai-social-media-dev-storage" in result.stdout
+    for name in buckets.values():
+        s3.head_bucket(Bucket=name)
+    assert s3.get_object(Bucket=buckets["media"], Key="sessions/keep/photo.jpg")["Body"].read() == b"precious"
+    assert dynamodb.get_item(TableName=table, Key={"sessionId": {"S": "keep-me"}})["Item"]["sessionId"]["S"] == "keep-me"
+
+
+def test_apply_after_destroy_succeeds(local_aws, boto):
+    result, summary = apply_json(local_aws)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = {s["key"]: s["result"] for s in summary["stacks"]}
+    assert results["storage"] == "unchanged"
+    assert {k for k, r in results.items() if r == "deployed"} == EXPECTED_DEPLOYED - {"storage"}
