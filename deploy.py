@@ -4,6 +4,8 @@
     python deploy.py plan    --env dev          waves, and per stack "create" or its change-set summary
     python deploy.py apply   --env dev [--only KEY ...]
     python deploy.py status  --env dev
+    python deploy.py check   --env dev          orphans, exports in use, stateful replacements
+    python deploy.py adopt   --env dev          take orphaned buckets/table back into storage
     python deploy.py destroy --env dev [--include-storage]
     add --local to any of them to target the embedded local AWS (ministack)
 
@@ -41,6 +43,15 @@ def parse_args(argv):
     commands.add_parser("plan", parents=[common], help="show the waves and what each stack's deploy would change (change sets, never executed)")
     apply = commands.add_parser("apply", parents=[common], help="deploy wave by wave; protect the storage stack")
     apply.add_argument("--only", nargs="+", metavar="KEY", help=f"deploy only these stacks ({', '.join(naming.STACK_KEYS)})")
+    for name, what in (("--allow-orphans", "create over resources that exist but no stack owns"),
+                       ("--allow-other-owner", "create over resources another stack owns"),
+                       ("--allow-export-change", "change or remove exports other stacks import"),
+                       ("--allow-stateful-change", "replace or remove a stateful resource of the storage stack")):
+        apply.add_argument(name, action="store_true", help=f"override check: {what}")
+    commands.add_parser("check", parents=[common],
+                        help="before anything changes: orphans and name collisions, exports in use, stateful replacements (exit 3 if any)")
+    commands.add_parser("adopt", parents=[common],
+                        help="import orphaned storage resources (buckets, table) into the storage stack, data kept")
     commands.add_parser("status", parents=[common], help="a table of the stacks: status, protection, last update, outputs")
     destroy = commands.add_parser("destroy", parents=[common], help="delete the stateless stacks in reverse wave order (never empties a bucket)")
     destroy.add_argument("--include-storage", action="store_true",

@@ -234,3 +234,62 @@ def validation_error(region: str, template_body: str) -> str | None:
         if _code(exc) == "ValidationError":
             return _message(exc)
         raise
+
+
+LIVE_STATUSES = [
+    "CREATE_IN_PROGRESS", "CREATE_FAILED", "CREATE_COMPLETE", "ROLLBACK_IN_PROGRESS", "ROLLBACK_FAILED",
+    "ROLLBACK_COMPLETE", "DELETE_IN_PROGRESS", "DELETE_FAILED", "UPDATE_IN_PROGRESS",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_FAILED", "UPDATE_ROLLBACK_IN_PROGRESS",
+    "UPDATE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE",
+    "REVIEW_IN_PROGRESS", "IMPORT_IN_PROGRESS", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_IN_PROGRESS",
+    "IMPORT_ROLLBACK_FAILED", "IMPORT_ROLLBACK_COMPLETE",
+]
+
+
+def live_stack_names(region: str) -> list[str]:
+    cfn = client("cloudformation", region)
+    return [s["StackName"] for page in cfn.get_paginator("list_stacks").paginate(StackStatusFilter=LIVE_STATUSES)
+            for s in page["StackSummaries"]]
+
+
+def _exists(call, missing_codes: tuple[str, ...], missing_text: tuple[str, ...] = ()) -> bool | None:
+    try:
+        result = call()
+        return bool(result) if result is not None else True
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) in missing_codes or any(t in _message(exc) for t in missing_text):
+            return False
+        if _code(exc) in ("UnknownOperationException", "NotImplemented", "InvalidAction", "UnsupportedOperation"):
+            return None  # this endpoint cannot tell (e.g. a service the emulator lacks)
+        raise
+    except botocore.exceptions.EndpointConnectionError:
+        return None
+
+
+def resource_exists(region: str, account_id: str, resource_type: str, name: str) -> bool | None:
+    """Whether a named resource exists; None when this endpoint cannot tell."""
+    if resource_type == "AWS::S3::Bucket":
+        return bucket_exists(region, name)
+    if resource_type == "AWS::DynamoDB::Table":
+        return table_exists(region, name)
+    if resource_type == "AWS::Logs::LogGroup":
+        logs = client("logs", region)
+        return _exists(lambda: any(g["logGroupName"] == name for g in logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])), ())
+    if resource_type in ("AWS::Lambda::Function", "AWS::Serverless::Function"):
+        return _exists(lambda: client("lambda", region).get_function(FunctionName=name), ("ResourceNotFoundException",))
+    if resource_type == "AWS::CloudWatch::Alarm":
+        return _exists(lambda: client("cloudwatch", region).describe_alarms(AlarmNames=[name])["MetricAlarms"], ())
+    if resource_type == "AWS::CloudWatch::Dashboard":
+        return _exists(lambda: client("cloudwatch", region).get_dashboard(DashboardName=name), ("ResourceNotFound", "ResourceNotFoundException"))
+    if resource_type == "AWS::SNS::Topic":
+        arn = f"arn:aws:sns:{region}:{account_id}:{name}"
+        return _exists(lambda: client("sns", region).get_topic_attributes(TopicArn=arn), ("NotFound", "NotFoundException"))
+    if resource_type == "AWS::KinesisFirehose::DeliveryStream":
+        return _exists(lambda: client("firehose", region).describe_delivery_stream(DeliveryStreamName=name), ("ResourceNotFoundException",))
+    if resource_type == "AWS::CodeBuild::Project":
+        return _exists(lambda: client("codebuild", region).batch_get_projects(names=[name])["projects"], ())
+    if resource_type == "AWS::IAM::Role":
+        return _exists(lambda: client("iam", region).get_role(RoleName=name), ("NoSuchEntity",))
+    if resource_type == "AWS::Events::Rule":
+        return _exists(lambda: client("events", region).describe_rule(Name=name), ("ResourceNotFoundException",))
+    return None

@@ -6,7 +6,7 @@ import json
 import sys
 
 from . import apply as applying
-from . import aws, changes, naming
+from . import aws, changes, naming, preflight
 from .errors import UserError
 from .progress import Progress
 from .workspace import Workspace, open_workspace
@@ -14,7 +14,7 @@ from .workspace import Workspace, open_workspace
 
 def run(args, log, out) -> int:
     ws = open_workspace(args.env, args.local, args.region, log=log)
-    handler = {"plan": plan, "apply": apply, "status": status, "destroy": destroy}[args.command]
+    handler = {"plan": plan, "apply": apply, "status": status, "destroy": destroy, "check": check, "adopt": adopt}[args.command]
     return handler(ws, args, log)
 
 
@@ -102,6 +102,17 @@ def apply(ws: Workspace, args, log) -> int:
             if stack is None or not changes.succeeded(stack["StackStatus"]):
                 raise UserError(f"--only {key}: needs stack {dep} deployed first ({stack['StackStatus'] if stack else 'does not exist'})")
     log(f"apply: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}")
+    findings, _ = preflight.run_check(ws, log)
+    overridden = [f for f in findings if getattr(args, f.override.lstrip("-").replace("-", "_"), False)]
+    for finding in overridden:
+        log(f"check: OVERRIDDEN by {finding.override}: [{finding.kind}] {finding.stack}: {finding.subject}: {finding.detail}")
+    blocking = [f for f in findings if f not in overridden]
+    if blocking:
+        preflight.print_findings(blocking, log)
+        log("apply: refused before any change (fix the findings, or override each kind with its flag)")
+        if args.json:
+            emit_json({"env": ws.env, "ok": False, "refused": [f.as_json() for f in blocking], "stacks": []})
+        return 3
     progress = Progress(stream=sys.stderr if args.json else sys.stdout)
     outcomes = applying.run_apply(ws, only, progress)
     failed = [o for o in outcomes if o.result == "failed"]
@@ -159,3 +170,20 @@ def destroy(ws: Workspace, args, log) -> int:
     from . import destroying
 
     return destroying.run_destroy(ws, args.include_storage, log, args.json)
+
+
+# --- check and adopt ---------------------------------------------------------------
+
+def check(ws: Workspace, args, log) -> int:
+    log(f"check: {ws.env} in {ws.account_id}/{ws.region}")
+    findings, report = preflight.run_check(ws, log)
+    if args.json:
+        emit_json({"env": ws.env, "ok": not findings, "findings": [f.as_json() for f in findings], **report})
+    preflight.print_findings(findings, log)
+    return 3 if findings else 0
+
+
+def adopt(ws: Workspace, args, log) -> int:
+    from . import adopting
+
+    return adopting.run_adopt(ws, log, args.json)
