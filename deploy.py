@@ -113,6 +113,17 @@ def main(argv=None) -> int:
     except UserError as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return exc.status
+    except Exception as exc:  # an AWS refusal or outage: one line, not a traceback
+        import botocore.exceptions
+
+        if isinstance(exc, botocore.exceptions.ClientError):
+            error = exc.response.get("Error", {})
+            print(f"deploy: AWS {exc.operation_name}: {error.get('Code', '')}: {error.get('Message', exc)}", file=sys.stderr)
+            return 1
+        if isinstance(exc, botocore.exceptions.BotoCoreError):
+            print(f"deploy: AWS: {exc}", file=sys.stderr)
+            return 1
+        raise
     except KeyboardInterrupt:
         print("deploy: interrupted; stacks already in progress go on in CloudFormation (see: deploy.py status)", file=sys.stderr)
         return 130

@@ -99,8 +99,8 @@ def run_adopt(ws: Workspace, log, as_json: bool) -> int:
     log(f"adopt: importing {len(orphans)} resource(s) into {name}{'' if stack else ' (creating the stack by import)'}:")
     for resource in orphans:
         log(f"  {resource.type:<22} {resource.name}  -> {resource.logical_id}")
+    # An import may change nothing else, tags included: the next apply adds them.
     change_set = aws.create_change_set(ws.region, name, json.dumps(template), "IMPORT", ["CAPABILITY_IAM"],
-                                       {"project": "ai-social-media", "environment": ws.env, "stack": naming.STORAGE},
                                        resources_to_import=to_import)
     described = aws.wait_change_set(ws.region, change_set)
     if described["Status"] != "CREATE_COMPLETE":

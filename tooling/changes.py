@@ -33,7 +33,8 @@ class Change:
     logical_id: str
     resource_type: str
     replacement: str  # True | False | Conditional | "" (not a Modify)
-    causes: tuple[str, ...] = ()  # properties that force the replacement
+    causes: tuple[str, ...] = ()  # properties that may force the replacement
+    static_causes: tuple[str, ...] = ()  # of those, the ones changed in the template itself
 
     @property
     def label(self) -> str:
@@ -46,17 +47,18 @@ def summarize_change_set(changes: list[dict]) -> list[Change]:
     result = []
     for change in changes:
         rc = change.get("ResourceChange") or {}
-        causes = tuple(sorted({
-            detail.get("Target", {}).get("Name", "")
-            for detail in rc.get("Details") or []
-            if detail.get("Target", {}).get("RequiresRecreation") in ("Always", "Conditionally") and detail.get("Target", {}).get("Name")
-        }))
+        forcing = [d for d in rc.get("Details") or []
+                   if d.get("Target", {}).get("RequiresRecreation") in ("Always", "Conditionally") and d.get("Target", {}).get("Name")]
+        causes = tuple(sorted({d["Target"]["Name"] for d in forcing}))
+        static_causes = tuple(sorted({d["Target"]["Name"] for d in forcing
+                                      if d.get("Evaluation") == "Static" and d.get("ChangeSource", "DirectModification") == "DirectModification"}))
         result.append(Change(
             action=rc.get("Action", "?"),
             logical_id=rc.get("LogicalResourceId", "?"),
             resource_type=rc.get("ResourceType", "?"),
             replacement=str(rc.get("Replacement", "")) if rc.get("Action") == "Modify" else "",
             causes=causes,
+            static_causes=static_causes,
         ))
     return sorted(result, key=lambda c: (c.logical_id, c.action))
 

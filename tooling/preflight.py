@@ -141,7 +141,17 @@ def export_findings(stack_key: str, removed: list[str], changed: list[str], impo
     return findings
 
 
-def stateful_findings(change_list: list[changes.Change]) -> list[Finding]:
+def changed_properties(old: dict, new: dict, names: tuple[str, ...]) -> list[str]:
+    """Of `names`, the properties whose value differs between two resource definitions."""
+    old_props, new_props = (old or {}).get("Properties") or {}, (new or {}).get("Properties") or {}
+    return [n for n in names if json.dumps(old_props.get(n), sort_keys=True) != json.dumps(new_props.get(n), sort_keys=True)]
+
+
+def stateful_findings(change_list: list[changes.Change], deployed: dict, rendered: dict) -> list[Finding]:
+    """Block a removal, or a replacement whose cause is a property the render really
+    changes (a change set may flag unchanged or reference-driven properties as
+    'Conditional'; comparing the two templates keeps the gate to real changes)."""
+    old_resources, new_resources = deployed.get("Resources") or {}, rendered.get("Resources") or {}
     findings = []
     for change in change_list:
         if change.resource_type not in stateful.STATEFUL_TYPES:
@@ -151,7 +161,10 @@ def stateful_findings(change_list: list[changes.Change]) -> list[Finding]:
                                     "the new render removes it from the storage stack (the stack policy would deny it; data would be left unmanaged)",
                                     "keep it in templates/storage.yaml.j2; retiring a bucket or table is a manual, reviewed operation"))
         elif change.action == "Modify" and change.replacement in ("True", "Conditional"):
-            causes = ", ".join(change.causes) or "a property"
+            real = changed_properties(old_resources.get(change.logical_id), new_resources.get(change.logical_id), change.static_causes)
+            if not real and change.replacement == "Conditional":
+                continue
+            causes = ", ".join(real or change.causes) or "a property"
             findings.append(Finding("stateful-change", naming.STORAGE, f"{change.resource_type} {change.logical_id}",
                                     f"the new render {'replaces' if change.replacement == 'True' else 'may replace'} it: {causes} forces a new resource",
                                     f"revert the change to {causes}; migrating data into a new resource is a separate, reviewed operation"))
@@ -238,7 +251,8 @@ def run_check(ws: Workspace, log=lambda _: None) -> tuple[list[Finding], dict]:
         described = change_set_for(ws, naming.STORAGE)
         summary = changes.summarize_change_set(described.get("Changes", []))
         report["storage_changes"] = [asdict(c) for c in summary]
-        findings += stateful_findings(summary)
+        deployed_template = cfn_yaml.load(aws.get_template_body(ws.region, storage["StackName"]))
+        findings += stateful_findings(summary, deployed_template, cfn_yaml.load(ws.template_text(naming.STORAGE)))
     return findings, report
 
 
