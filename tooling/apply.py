@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import aws, changes, naming
+from . import aws, changes, ledger, naming
 from .progress import Progress
 from .workspace import ROOT, Workspace
 
@@ -30,6 +30,7 @@ class Outcome:
     failure: dict | None = None
     seconds: float = 0.0
     retained: list[dict] = field(default_factory=list)
+    started_at: dt.datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -40,7 +41,7 @@ class Outcome:
         if self.failure:
             failure = {k: self.failure.get(k) for k in ("LogicalResourceId", "ResourceType", "ResourceStatus", "ResourceStatusReason")}
         return {"key": self.key, "result": self.result, "status": self.status, "detail": self.detail,
-                "failure": failure, "seconds": round(self.seconds, 1)}
+                "failure": failure, "seconds": round(self.seconds, 1), "retained": self.retained}
 
 
 def stack_tags(ws: Workspace, key: str) -> dict[str, str]:
@@ -131,7 +132,7 @@ def deploy_stack(ws: Workspace, key: str, progress: Progress) -> Outcome:
     failure = changes.first_failure(aws.stack_events(ws.region, name), since) if after else None
     detail = "" if failure else _last_error_line(log_text)
     return Outcome(key, "failed", status, detail or f"sam deploy exited {process.returncode} (log: {log_path.relative_to(ROOT)})",
-                   failure=failure, seconds=seconds)
+                   failure=failure, seconds=seconds, started_at=since)
 
 
 def _last_error_line(log_text: str) -> str:
@@ -188,6 +189,9 @@ def run_apply(ws: Workspace, only: list[str], progress: Progress) -> list[Outcom
                     outcome.detail = (outcome.detail + "; " if outcome.detail else "") + "termination protection on, stack policy set (verified)"
             progress.say(f"  [{outcome.key}] {describe(outcome)}")
         if any(o.result == "failed" for o in results):
+            for outcome in results:
+                if outcome.result == "failed":
+                    outcome.retained = ledger.after_failure(ws, outcome.key, outcome.started_at)
             break
     return [outcomes[k] for k in naming.STACK_KEYS if k in outcomes]
 

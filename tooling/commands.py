@@ -127,6 +127,9 @@ def apply(ws: Workspace, args, log) -> int:
     if failed:
         first = failed[0]
         log(f"apply: FAILED at stack {first.key} ({ws.stacks[first.key]['name']}); later waves were not deployed")
+        from . import ledger
+
+        ledger.print_ledger([entry for o in failed for entry in o.retained], log)
     else:
         log("apply: done")
     if args.json:

@@ -63,3 +63,30 @@ def print_ledger(entries: list[dict], log) -> None:
         if entry.get("adopt"):
             log(f"      adopt:  {entry['adopt']}")
         log(f"      remove: {entry['remove']}")
+
+
+def after_failure(ws: Workspace, key: str, since=None) -> list[dict]:
+    """What a failed deploy of `key` left behind: resources its rollback skipped
+    deleting, and resources the render names that exist now but no stack owns."""
+    from . import preflight
+
+    entries: dict[str, dict] = {}
+    name = ws.stacks[key]["name"]
+    for event in aws.stack_events(ws.region, name):
+        if since is not None and event["Timestamp"] < since:
+            continue
+        if event.get("ResourceStatus") == "DELETE_SKIPPED" and event.get("PhysicalResourceId"):
+            entries[event["PhysicalResourceId"]] = {
+                "stack": key, "logical_id": event["LogicalResourceId"], "physical_id": event["PhysicalResourceId"],
+                "type": event.get("ResourceType", ""), "deletion_policy": "DELETE_SKIPPED",
+                **commands_for(ws, key, event.get("ResourceType", ""), event["PhysicalResourceId"])}
+    owners = preflight.gather_owners(ws)
+    template = cfn_yaml.load(ws.template_text(key))
+    for resource in preflight.named_resources(key, name, template, ws.account_id, ws.region):
+        if resource.name in entries:
+            continue
+        if aws.resource_exists(ws.region, ws.account_id, resource.type, resource.name) and preflight.owner_of(resource.name, owners) is None:
+            entries[resource.name] = {
+                "stack": key, "logical_id": resource.logical_id, "physical_id": resource.name, "type": resource.type,
+                "deletion_policy": "exists, no owner", **commands_for(ws, key, resource.type, resource.name)}
+    return list(entries.values())
