@@ -84,3 +84,11 @@ def test_import_template_adds_orphans_and_stands_them_alone():
     existing = {"Resources": {"Logs": rendered["Resources"]["Logs"]}, "Outputs": {"X": {"Value": 1}}}
     onto_stack = import_template(existing, rendered, ["Media"])
     assert set(onto_stack["Resources"]) == {"Logs", "Media"} and onto_stack["Outputs"] == {"X": {"Value": 1}}
+
+
+def test_a_renamed_export_needs_three_steps():
+    findings = preflight.export_findings(
+        "storage", removed=["s-MediaBucketName"], changed=[], importers={"s-MediaBucketName": ["app-backend"]},
+        importing_in_render={}, waiting_for_new={"app-backend"})
+    assert len(findings) == 1
+    assert "neither order works" in findings[0].fix and "beside s-MediaBucketName" in findings[0].fix

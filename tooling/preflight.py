@@ -120,16 +120,23 @@ def resource_findings(ws: Workspace, resource: NamedResource, state: str, owner:
 
 
 def export_findings(stack_key: str, removed: list[str], changed: list[str], importers: dict[str, list[str]],
-                    importing_in_render: dict[str, set[str]]) -> list[Finding]:
+                    importing_in_render: dict[str, set[str]], waiting_for_new: set[str] = frozenset()) -> list[Finding]:
     """importers: export -> stacks importing it now; importing_in_render: export -> stack names whose
-    new render still imports it."""
+    new render still imports it; waiting_for_new: stack names whose new render imports an export
+    that does not exist yet (so they cannot be deployed before the exporter)."""
     findings = []
     for export, how in [(e, "removes") for e in removed] + [(e, "changes the value of") for e in changed]:
         users = sorted(importers.get(export, []))
         if not users:
             continue
         still = sorted(set(users) & importing_in_render.get(export, set()))
-        if still:
+        blocked_both_ways = sorted(set(users) & set(waiting_for_new))
+        if blocked_both_ways:
+            fix = (f"neither order works in one step: {', '.join(blocked_both_ways)} need(s) the new export too. "
+                   f"1) render {stack_key} with the new export beside {export} and deploy it; "
+                   f"2) deploy {' '.join(users)} (python deploy.py apply --only {' '.join(users)}); "
+                   f"3) then remove {export} from {stack_key} and deploy it")
+        elif still:
             fix = (f"the new render still imports it in {', '.join(still)}: keep the export, or first add the new export beside "
                    f"the old one and deploy {stack_key}, then move {', '.join(still)} to it and deploy them, then remove the old one")
         else:
@@ -223,6 +230,8 @@ def run_check(ws: Workspace, log=lambda _: None) -> tuple[list[Finding], dict]:
     for stack in ws.manifest["stacks"]:
         for export in stack["imports"]:
             importing_in_render.setdefault(export, set()).add(stack["name"])
+    live_exports = set(aws.list_exports(ws.region)) if any(targets.values()) else set()
+    waiting_for_new = {s["name"] for s in ws.manifest["stacks"] if set(s["imports"]) - live_exports}
     for key, deployed in sorted(targets.items()):
         if not deployed:
             continue
@@ -242,7 +251,7 @@ def run_check(ws: Workspace, log=lambda _: None) -> tuple[list[Finding], dict]:
                 if old != new:
                     changed.append(export)
         importers = {e: aws.list_imports(ws.region, e) for e in removed + changed}
-        findings += export_findings(key, removed, changed, importers, importing_in_render)
+        findings += export_findings(key, removed, changed, importers, importing_in_render, waiting_for_new)
 
     storage = targets.get(naming.STORAGE)
     if storage and changes.succeeded(storage["StackStatus"]):
