@@ -1,0 +1,88 @@
+"""5. Faults: throttling and latency injected on a share of the CloudFormation calls
+by a protocol-aware proxy (microburst) between the tools and a fresh emulator.
+apply must still complete, leave no change set or stack half-done, and end in the
+same stacks, resources and outputs as a clean run."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+import boto3
+import pytest
+
+from conftest import ROOT, run_deploy
+from tooling.emulator import Emulator, answers, free_port
+
+MICROBURST = ROOT / ".tools" / "microburst" / "bin" / "microburst"
+RULES = """
+- service: cloudformation
+  sequence: {fail: 1, pass: 3}
+  error: {code: Throttling, status: 400, message: Rate exceeded}
+- service: cloudformation
+  probability: 0.3
+  latency: {min: 100, max: 400}
+"""
+
+
+def snapshot(endpoint: str) -> dict:
+    """What a run produced, minus what differs between any two runs (ids, times)."""
+    cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    result = {}
+    for stack in cfn.describe_stacks()["Stacks"]:
+        resources = cfn.list_stack_resources(StackName=stack["StackName"])["StackResourceSummaries"]
+        result[stack["StackName"]] = {
+            "status": stack["StackStatus"],
+            "protected": stack.get("EnableTerminationProtection", False),
+            "resources": sorted((r["LogicalResourceId"], r["ResourceType"], r["ResourceStatus"]) for r in resources),
+            "outputs": sorted(o["OutputKey"] for o in stack.get("Outputs", [])),
+            "change_sets": cfn.list_change_sets(StackName=stack["StackName"])["Summaries"],
+        }
+    return result
+
+
+@pytest.fixture
+def faulty_aws(local_aws, tmp_path):
+    emulator = Emulator.start(tmp_path / "faults", lifetime_seconds=900)
+    port = free_port()
+    rules = tmp_path / "rules.yml"
+    rules.write_text(RULES)
+    log = open(tmp_path / "microburst.log", "wb")
+    proxy = subprocess.Popen(["timeout", "900", str(MICROBURST), "--host", "127.0.0.1", "--port", str(port),
+                              "--upstream", emulator.endpoint, "--config", str(rules)],
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not answers(endpoint) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        yield {**local_aws, "AWS_ENDPOINT_URL": endpoint}, endpoint, emulator
+    finally:
+        os.killpg(proxy.pid, signal.SIGTERM)
+        proxy.wait(timeout=10)
+        log.close()
+        emulator.stop()
+
+
+def test_5_apply_through_throttling_and_latency_equals_a_clean_run(local_aws, faulty_aws):
+    clean_apply = run_deploy(local_aws, "apply", "--env", "dev", "--local")
+    assert clean_apply.returncode == 0, clean_apply.stdout[-2000:]
+    clean = snapshot(local_aws["AWS_ENDPOINT_URL"])
+
+    env, proxy, emulator = faulty_aws
+    result = run_deploy(env, "apply", "--env", "dev", "--local", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    with urllib.request.urlopen(f"{proxy}/_microburst/fired?service=cloudformation&limit=10000") as response:
+        fired = json.load(response)
+    throttled = [f for f in fired if "Throttling" in str(f.get("action", ""))]
+    delayed = [f for f in fired if "latency" in str(f.get("action", ""))]
+    assert len(throttled) >= 5, f"only {len(throttled)} throttling faults fired"
+    assert delayed, "no latency was injected"
+    faulted = snapshot(emulator.endpoint)
+    assert faulted == clean
+    for stack in faulted.values():
+        assert stack["change_sets"] == []
