@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Benchmark, side by side on one local AWS (one ministack process; each cold run
+in an account of its own, so every run starts from nothing):
+
+  render      python render.py for dev (median of 5 runs, in-process timing)
+  apply       cold `deploy.py apply --local` (waves, stacks of a wave in parallel)
+  sequential  the same stacks, one `sam deploy --config-env KEY` after another in
+              wave order, with sam's default event polling (5 s)
+  sequential  the same, with the polling deploy.py uses (SAM_CLI_POLL_DELAY=1)
+  re-apply    `deploy.py apply --local` again, nothing changed
+
+Targets: cold apply <= half the sequential run at equal polling; re-apply < 3 s."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tooling.emulator import Emulator  # noqa: E402
+
+PY = sys.executable
+SAM = str(ROOT / ".tools" / "sam" / "bin" / "sam")
+OUT = ROOT / "build" / "local-dev"
+
+
+def env_for(endpoint: str, account: str, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAM_CLI_POLL"))}
+    env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": account, "AWS_SECRET_ACCESS_KEY": "test",
+                "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0", **extra})
+    return env
+
+
+def timed(command: list[str], env: dict) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"bench: {' '.join(command[:4])} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def render_for(account: str, env: dict) -> None:
+    subprocess.run([PY, "render.py", "--env", "dev", "--account-id", account, "--region", "us-east-1", "--out", str(OUT), "-q"],
+                   cwd=ROOT, env=env, check=True)
+
+
+def main() -> int:
+    from tooling import rendering
+
+    samples = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for _ in range(5):
+            started = time.perf_counter()
+            rendering.render_environment("dev", "123456789012", "us-east-1", Path(scratch) / "out")
+            samples.append(time.perf_counter() - started)
+    render_seconds = statistics.median(samples)
+
+    emulator = Emulator.start(ROOT / "build" / "local-aws", lifetime_seconds=1800)
+    try:
+        print(f"bench: local AWS {emulator.endpoint} (pid {emulator.pid})", flush=True)
+        account = "111111111111"
+        env = env_for(emulator.endpoint, account)
+        render_for(account, env)
+        apply_seconds = timed([PY, "deploy.py", "apply", "--env", "dev", "--local", "--json"], env)
+        summary = json.loads(subprocess.run([PY, "deploy.py", "status", "--env", "dev", "--local", "--json"], cwd=ROOT, env=env,
+                                            capture_output=True, text=True, check=True).stdout)
+        held = [s["key"] for s in summary["stacks"] if s["status"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")]
+        reapply_seconds = timed([PY, "deploy.py", "apply", "--env", "dev", "--local"], env)
+        waves = json.loads((OUT / "manifest.json").read_text())["waves"]
+        order = [key for wave in waves for key in wave if key in held]
+        print(f"bench: stacks the local AWS holds: {', '.join(order)}", flush=True)
+
+        sequential = {}
+        for label, account, poll in (("sam default polling", "222222222222", None), ("SAM_CLI_POLL_DELAY=1", "333333333333", "1")):
+            env = env_for(emulator.endpoint, account, **({"SAM_CLI_POLL_DELAY": poll} if poll else {}))
+            render_for(account, env)
+            total = 0.0
+            for key in order:
+                total += timed([SAM, "deploy", "--config-file", str(OUT / "samconfig.toml"), "--config-env", key,
+                                "--no-progressbar"], env)
+            sequential[label] = total
+    finally:
+        emulator.stop()
+        (OUT / "manifest.json").unlink(missing_ok=True)  # the next run renders for its own account
+
+    equal = sequential["SAM_CLI_POLL_DELAY=1"]
+    print()
+    print(f"{'measure':<52} {'seconds':>8}")
+    print(f"{'render dev (7 templates, median of 5)':<52} {render_seconds:>8.2f}")
+    print(f"{'cold apply: deploy.py apply --local':<52} {apply_seconds:>8.1f}")
+    print(f"{'cold sequential sam deploy, sam default polling':<52} {sequential['sam default polling']:>8.1f}")
+    print(f"{'cold sequential sam deploy, SAM_CLI_POLL_DELAY=1':<52} {equal:>8.1f}")
+    print(f"{'no-change re-apply: deploy.py apply --local':<52} {reapply_seconds:>8.1f}")
+    print()
+    ratio = apply_seconds / equal
+    print(f"cold apply / sequential at equal polling = {ratio:.2f} (target <= 0.50): {'met' if ratio <= 0.5 else 'NOT met'}")
+    print(f"no-change re-apply {reapply_seconds:.1f}s (target < 3 s): {'met' if reapply_seconds < 3 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
