@@ -1,0 +1,231 @@
+"""The operations stack: alarms and dashboard from one list, thresholds from the
+environment files, pipeline failure notices, log and metric archiving through imports."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import load_template
+from stateless_support import (as_list, env_dir_with, iam_problems, is_import, is_under_import, literal_physical_names, load,
+                               policy_statements, props, render, resources_of)
+from tooling import environment
+
+ENVS = ("dev", "prod")
+BACKEND_FUNCTIONS = {"CreateSession": "create-session", "GetSession": "get-session",
+                     "CreateUploadUrl": "create-upload-url", "ListUploads": "list-uploads"}
+TOPIC = {"Ref": "AlarmTopic"}
+
+
+def expected_thresholds(env_name: str, thresholds: dict) -> dict[str, float]:
+    """Alarm name -> threshold, written out from the requirements, not from the template."""
+    prefix = f"ai-social-media-{env_name}"
+    expected = {}
+    for slug in [*BACKEND_FUNCTIONS.values(), "webhook"]:
+        expected[f"{prefix}-{slug}-errors"] = thresholds["lambda_errors"]
+        expected[f"{prefix}-{slug}-throttles"] = thresholds["lambda_throttles"]
+        duration = "webhook_duration_p99_ms" if slug == "webhook" else "lambda_duration_p99_ms"
+        expected[f"{prefix}-{slug}-duration-p99"] = thresholds[duration]
+    expected[f"{prefix}-api-5xx"] = thresholds["api_5xx"]
+    expected[f"{prefix}-api-latency-p99"] = thresholds["api_latency_p99_ms"]
+    expected[f"{prefix}-dynamodb-throttled-requests"] = thresholds["dynamodb_throttled_requests"]
+    expected[f"{prefix}-dynamodb-system-errors"] = thresholds["dynamodb_system_errors"]
+    expected[f"{prefix}-cloudfront-5xx-error-rate"] = thresholds["cloudfront_5xx_error_rate"]
+    expected[f"{prefix}-log-archive-delivery-success"] = thresholds["firehose_delivery_success"]
+    expected[f"{prefix}-webhook-signature-rejections"] = thresholds["webhook_signature_rejections"]
+    return expected
+
+
+@pytest.fixture(scope="module")
+def operations(rendered):
+    return {env: load_template(*rendered[env], "operations") for env in ENVS}
+
+
+def alarms(template) -> dict[str, dict]:
+    """AlarmName -> properties."""
+    return {r["Properties"]["AlarmName"]: r["Properties"] for r in resources_of(template, "AWS::CloudWatch::Alarm").values()}
+
+
+def metric_keys(alarm: dict) -> set[tuple]:
+    """(namespace, metric) pairs an alarm watches."""
+    if "Metrics" in alarm:
+        return {(m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"]) for m in alarm["Metrics"] if "MetricStat" in m}
+    return {(alarm["Namespace"], alarm["MetricName"])}
+
+
+def test_alarms_cover_every_service_and_notify_the_topic(operations, rendered):
+    for env in ENVS:
+        found = alarms(operations[env])
+        expected = expected_thresholds(env, environment.load(env)["operations"]["thresholds"])
+        if env == "prod":  # the metrics archive has its own delivery stream to watch
+            expected[f"ai-social-media-{env}-metrics-archive-delivery-success"] = environment.load(env)["operations"]["thresholds"]["firehose_delivery_success"]
+        assert len(found) >= 17
+        assert set(found) == set(expected)
+        for name, alarm in found.items():
+            assert alarm["AlarmActions"] == [TOPIC] and alarm["OKActions"] == [TOPIC], name
+            assert alarm["ActionsEnabled"] is True
+            assert alarm["Threshold"] == expected[name], name
+        assert literal_physical_names(rendered[env][0], rendered[env][1], ["operations"]) == []
+
+
+def test_alarms_watch_the_imported_resources(operations):
+    template = operations["dev"]
+    found = alarms(template)
+    for logical_id, slug in BACKEND_FUNCTIONS.items():
+        (dimension,) = found[f"ai-social-media-dev-{slug}-errors"]["Dimensions"]
+        assert dimension["Name"] == "FunctionName"
+        assert is_import(dimension["Value"], "BackendStackName", f"{logical_id}FunctionName")
+    (dimension,) = found["ai-social-media-dev-webhook-errors"]["Dimensions"]
+    assert is_import(dimension["Value"], "WebhookStackName", "WebhookFunctionName")
+    assert found["ai-social-media-dev-create-session-duration-p99"]["ExtendedStatistic"] == "p99"
+    (api,) = found["ai-social-media-dev-api-5xx"]["Dimensions"]
+    assert is_import(api["Value"], "BackendStackName", "HttpApiId")
+    for name in ("dynamodb-throttled-requests", "dynamodb-system-errors"):
+        metrics = found[f"ai-social-media-dev-{name}"]["Metrics"]
+        tables = [d["Value"] for m in metrics if "MetricStat" in m for d in m["MetricStat"]["Metric"]["Dimensions"] if d["Name"] == "TableName"]
+        assert tables and all(is_import(t, "StorageStackName", "SessionsTableName") for t in tables)
+        assert [m["Expression"] for m in metrics if "Expression" in m] == ["SUM(METRICS())"]
+    cloudfront = {d["Name"]: d["Value"] for d in found["ai-social-media-dev-cloudfront-5xx-error-rate"]["Dimensions"]}
+    assert cloudfront["Region"] == "Global" and is_import(cloudfront["DistributionId"], "FrontendStackName", "DistributionId")
+
+
+def test_every_threshold_follows_the_environment_file(tmp_path):
+    # A distinct value per key, so a threshold read from the wrong key (or written as a
+    # literal that happens to equal today's value) cannot pass.
+    keys = sorted(environment.load("dev")["operations"]["thresholds"])
+    changed = {key: str(100 + index) + (".5" if index % 2 else "") for index, key in enumerate(keys)}
+    env_dir = env_dir_with(tmp_path, {"dev": changed})
+    out, _ = render(tmp_path, "dev", env_dir=env_dir)
+    thresholds = environment.load("dev", env_dir)["operations"]["thresholds"]
+    assert sorted(thresholds.values()) == sorted(float(v) for v in changed.values())
+    found = alarms(load(out, "operations"))
+    expected = expected_thresholds("dev", thresholds)
+    assert {name: alarm["Threshold"] for name, alarm in found.items()} == expected
+
+
+def test_dashboard_shows_exactly_what_the_alarms_watch(operations):
+    for env in ENVS:
+        template = operations[env]
+        body, variables = props(template, "Dashboard")["DashboardBody"]["Fn::Sub"]
+        for name, value in variables.items():
+            assert "Fn::ImportValue" in value, name
+        placeholders = set(re.findall(r"\$\{([^}]+)\}", body))
+        assert placeholders <= set(variables) | set(template["Resources"]) | {"AWS::Region"}
+        widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+        headers = [w["properties"]["markdown"] for w in widgets if w["type"] == "text"]
+        assert headers[:6] == ["## Lambda", "## API", "## DynamoDB", "## CloudFront", "## Firehose", "## Webhook"]
+        graphs = [w["properties"] for w in widgets if w["type"] == "metric"]
+        found = alarms(template)
+        assert sorted(g["annotations"]["horizontal"][0]["label"] for g in graphs) == sorted(found)
+        for graph in graphs:
+            name = graph["annotations"]["horizontal"][0]["label"]
+            assert graph["annotations"]["horizontal"][0]["value"] == found[name]["Threshold"]
+            shown = {(line[0], line[1]) for line in graph["metrics"] if isinstance(line[0], str)}
+            assert shown == metric_keys(found[name]), name
+
+
+def test_topic_email_and_pipeline_failures(operations, tmp_path):
+    for env in ENVS:
+        template = operations[env]
+        assert resources_of(template, "AWS::SNS::Subscription") == {}  # alarm_email is "" in both files
+        rule = props(template, "PipelineFailureRule")
+        assert rule["EventPattern"]["detail"]["state"] == ["FAILED"]
+        backend, frontend = rule["EventPattern"]["detail"]["pipeline"]
+        assert is_import(backend, "BackendPipelineStackName", "BackendPipelineName")
+        assert is_import(frontend, "FrontendPipelineStackName", "FrontendPipelineName")
+        assert [t["Arn"] for t in rule["Targets"]] == [TOPIC]
+        statements = {s["Sid"]: s for s in props(template, "AlarmTopicPolicy")["PolicyDocument"]["Statement"]}
+        events = statements["PipelineFailureRule"]
+        assert events["Principal"] == {"Service": "events.amazonaws.com"} and events["Action"] == "sns:Publish"
+        assert events["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["PipelineFailureRule", "Arn"]}}}
+        assert statements["AlarmsOfThisEnvironment"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    out, _ = render(tmp_path, "dev", env_dir=env_dir_with(tmp_path, {"dev": {"alarm_email": '"ops@example.org"'}}))
+    (subscription,) = resources_of(load(out, "operations"), "AWS::SNS::Subscription").values()
+    assert subscription["Properties"] == {"TopicArn": TOPIC, "Protocol": "email", "Endpoint": "ops@example.org"}
+
+
+def test_signature_rejections_are_counted_from_the_webhook_log(operations):
+    for env in ENVS:
+        template = operations[env]
+        (metric_filter,) = resources_of(template, "AWS::Logs::MetricFilter").values()
+        filter_props = metric_filter["Properties"]
+        assert is_import(filter_props["LogGroupName"], "WebhookStackName", "WebhookLogGroupName")
+        assert filter_props["FilterPattern"] == '{ $.event = "signature_rejected" }'
+        (transformation,) = filter_props["MetricTransformations"]
+        alarm = alarms(template)[f"ai-social-media-{env}-webhook-signature-rejections"]
+        assert transformation["MetricNamespace"] == f"AiSocialMedia/{env}" == alarm["Namespace"]
+        assert transformation["MetricName"] == alarm["MetricName"]
+
+
+def test_function_logs_are_archived_through_firehose(operations):
+    for env in ENVS:
+        template = operations[env]
+        stream = props(template, "LogArchiveStream")
+        assert stream["DeliveryStreamType"] == "DirectPut"
+        assert stream["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}
+        destination = stream["ExtendedS3DestinationConfiguration"]
+        assert is_import(destination["BucketARN"], "StorageStackName", "LogArchiveBucketArn")
+        assert destination["Prefix"].startswith("cloudwatch-logs/") and destination["ErrorOutputPrefix"].startswith("cloudwatch-logs/")
+        writes = {s["Sid"]: s for role, s in policy_statements(template) if role == "LogArchiveDeliveryRole"}
+        assert is_under_import(writes["WriteUnderCloudwatchLogs"]["Resource"], "/cloudwatch-logs/*", "StorageStackName", "LogArchiveBucketArn")
+        assert is_import(writes["Bucket"]["Resource"], "StorageStackName", "LogArchiveBucketArn")
+        filters = resources_of(template, "AWS::Logs::SubscriptionFilter")
+        groups = sorted(json.dumps(f["Properties"]["LogGroupName"], sort_keys=True) for f in filters.values())
+        assert groups == sorted(json.dumps({"Fn::ImportValue": {"Fn::Sub": sub}}, sort_keys=True) for sub in [
+            *(f"${{BackendStackName}}-{fn}LogGroupName" for fn in BACKEND_FUNCTIONS), "${WebhookStackName}-WebhookLogGroupName"])
+        for subscription in filters.values():
+            assert subscription["Properties"]["DestinationArn"] == {"Fn::GetAtt": ["LogArchiveStream", "Arn"]}
+            assert subscription["Properties"]["RoleArn"] == {"Fn::GetAtt": ["LogSubscriptionRole", "Arn"]}
+        (trust,) = props(template, "LogSubscriptionRole")["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}
+        assert "aws:SourceArn" in trust["Condition"]["StringLike"]
+        assert iam_problems("operations", template, f"ai-social-media-{env}") == []
+
+
+def test_frontend_access_logs_go_to_the_prefix_the_storage_policy_grants(operations, rendered):
+    for env in ENVS:
+        template = operations[env]
+        source = props(template, "AccessLogSource")
+        assert source["LogType"] == "ACCESS_LOGS"
+        assert is_import(source["ResourceArn"], "FrontendStackName", "DistributionArn")
+        destination = props(template, "AccessLogDestination")["DestinationResourceArn"]
+        assert is_under_import(destination, "/cloudfront", "StorageStackName", "LogArchiveBucketArn")
+        delivery = props(template, "AccessLogDelivery")
+        assert delivery["DeliverySourceName"] == {"Ref": "AccessLogSource"}
+        assert delivery["DeliveryDestinationArn"] == {"Fn::GetAtt": ["AccessLogDestination", "Arn"]}
+        # A destination ARN with a path means logs land under that path (no AWSLogs/ prefix is
+        # added), so the path must be the one the storage stack lets the log service write to.
+        storage = load_template(*rendered[env], "storage")
+        grants = [s for s in props(storage, "LogArchiveBucketPolicy")["PolicyDocument"]["Statement"]
+                  if s.get("Principal") == {"Service": "delivery.logs.amazonaws.com"}]
+        assert [g["Resource"] for g in grants] == [{"Fn::Sub": "${LogArchiveBucket.Arn}/cloudfront/*"}]
+        # The frontend names this delivery as the reason its legacy-logging check is skipped.
+        frontend = load_template(*rendered[env], "frontend")
+        assert "AccessLogDelivery" in frontend["Resources"]["Distribution"]["Metadata"]["checkov"]["skip"][0]["comment"]
+
+
+def test_metrics_archive_follows_the_environment_switch(operations, rendered):
+    for env, enabled in (("dev", False), ("prod", True)):
+        template = operations[env]
+        assert bool(resources_of(template, "AWS::CloudWatch::MetricStream")) is enabled
+        assert len(resources_of(template, "AWS::KinesisFirehose::DeliveryStream")) == (2 if enabled else 1)
+        stack = next(s for s in rendered[env][1]["stacks"] if s["key"] == "operations")
+        archive_imports = sorted(name for name in stack["imports"] if "MetricsArchive" in name)
+        if enabled:
+            assert archive_imports == [f"ai-social-media-{env}-storage-MetricsArchiveBucketArn", f"ai-social-media-{env}-storage-MetricsArchiveBucketName"]
+            stream = props(template, "MetricsArchiveStream")["ExtendedS3DestinationConfiguration"]
+            assert is_import(stream["BucketARN"], "StorageStackName", "MetricsArchiveBucketArn")
+            (trust,) = props(template, "MetricStreamRole")["AssumeRolePolicyDocument"]["Statement"]
+            assert trust["Principal"] == {"Service": "streams.metrics.cloudwatch.amazonaws.com"}
+            assert props(template, "MetricStream")["FirehoseArn"] == {"Fn::GetAtt": ["MetricsArchiveStream", "Arn"]}
+        else:
+            assert archive_imports == []
+            assert "MetricsArchive" not in json.dumps(template)
+
+
+def test_no_role_grants_more_than_its_job(operations):
+    for env in ENVS:
+        for role_id, statement in policy_statements(operations[env]):
+            for resource in as_list(statement["Resource"]):
+                assert resource != "*", (role_id, statement)

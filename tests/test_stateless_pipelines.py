@@ -1,0 +1,183 @@
+"""The backend and frontend pipelines: CodePipeline V2 + CodeBuild on the storage stack's
+artifact buckets, least-privilege roles, hardened build projects."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import load_template
+from stateless_support import (as_list, env_dir_with, iam_problems, is_import, is_under_import, literal_physical_names, load,
+                               policy_statements, props, render, repo_file, resources_of)
+from tooling import environment
+
+ENVS = ("dev", "prod")
+KEYS = ("backend-pipeline", "frontend-pipeline")
+ARTIFACTS = {"backend-pipeline": "BackendArtifactsBucket", "frontend-pipeline": "FrontendArtifactsBucket"}
+PROJECTS = {"backend-pipeline": {"BuildProject": "BuildRole", "DeployProject": "DeployRole"},
+            "frontend-pipeline": {"PublishProject": "PublishRole"}}
+CONNECTION = "arn:aws:codeconnections:us-east-1:123456789012:connection/5c0b4e8a-2f7d-4e61-9a3b-7d2c1e0f9a8b"
+AWS_MANAGED_S3_KEY = {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:alias/aws/s3"}
+
+
+@pytest.fixture(scope="module")
+def pipelines(rendered):
+    return {(env, key): load_template(*rendered[env], key) for env in ENVS for key in KEYS}
+
+
+@pytest.fixture(scope="module")
+def with_connection(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("connection")
+    out, _ = render(tmp, "dev", env_dir=env_dir_with(tmp, {"dev": {"connection_arn": f'"{CONNECTION}"'}}))
+    return {key: load(out, key) for key in KEYS}
+
+
+def pipeline(template):
+    (logical_id,) = resources_of(template, "AWS::CodePipeline::Pipeline")
+    return props(template, logical_id)
+
+
+def commands(buildspec: str) -> list[str]:
+    """Every command of a buildspec, in order (parsing it proves it is valid YAML)."""
+    phases = yaml.safe_load(buildspec)["phases"]
+    return [command.strip() for phase in phases.values() for command in phase.get("commands", [])]
+
+
+def source_action(template):
+    (stage, *_) = pipeline(template)["Stages"]
+    (action,) = stage["Actions"]
+    return action
+
+
+def test_pipelines_are_v2_on_the_imported_artifact_bucket_and_create_no_bucket(pipelines, rendered):
+    for (env, key), template in pipelines.items():
+        assert template["Metadata"]["StackRole"] == "stateless"
+        config = pipeline(template)
+        assert config["PipelineType"] == "V2"
+        assert config["Name"] == f"ai-social-media-{env}-{key.split('-')[0]}"
+        store = config["ArtifactStore"]
+        assert is_import(store["Location"], "StorageStackName", f"{ARTIFACTS[key]}Name")
+        assert store["EncryptionKey"] == {"Type": "KMS", "Id": AWS_MANAGED_S3_KEY}
+        kinds = {r["Type"] for r in template["Resources"].values()}
+        assert "AWS::S3::Bucket" not in kinds and "AWS::CodeStarConnections::Connection" not in kinds
+        assert literal_physical_names(rendered[env][0], rendered[env][1], [key]) == []
+
+
+def test_without_a_connection_the_source_is_the_s3_object(pipelines):
+    for (env, key), template in pipelines.items():
+        action = source_action(template)
+        assert action["ActionTypeId"]["Provider"] == "S3"
+        assert is_import(action["Configuration"]["S3Bucket"], "StorageStackName", f"{ARTIFACTS[key]}Name")
+        assert action["Configuration"]["S3ObjectKey"] == environment.load(env)["pipelines"]["source_object_key"]
+        assert action["Configuration"]["PollForSourceChanges"] is True
+        assert not any("UseConnection" in str(s["Action"]) for _, s in policy_statements(template))
+
+
+def test_with_a_connection_the_source_is_the_repository(with_connection):
+    dev = environment.load("dev")["pipelines"]
+    for key, template in with_connection.items():
+        action = source_action(template)
+        assert action["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+        config = action["Configuration"]
+        assert (config["ConnectionArn"], config["FullRepositoryId"], config["BranchName"]) == (CONNECTION, dev["repository"], dev["branch"])
+        uses = [s for role, s in policy_statements(template) if role == "PipelineRole" and "codestar-connections:UseConnection" in s["Action"]]
+        assert [s["Resource"] for s in uses] == [CONNECTION]
+
+
+def test_backend_pipeline_builds_then_deploys_backend_and_webhook(pipelines):
+    template = pipelines[("dev", "backend-pipeline")]
+    stages = pipeline(template)["Stages"]
+    assert [s["Name"] for s in stages] == ["Source", "Build", "Deploy"]
+    assert [a["Configuration"]["ProjectName"] for s in stages[1:] for a in s["Actions"]] == [{"Ref": "BuildProject"}, {"Ref": "DeployProject"}]
+    assert props(template, "BuildProject")["Source"]["BuildSpec"] == "ci/buildspec-backend.yml"
+    build = commands(repo_file("ci/buildspec-backend.yml"))
+    assert build[:2] == ["./ci/setup.sh", "./ci/test.sh --unit"]
+    assert build[2].endswith('render.py --env "$ENV_NAME" --account-id "$AWS_ACCOUNT_ID"')
+    deploy = commands(props(template, "DeployProject")["Source"]["BuildSpec"])
+    for stack in ("backend", "webhook"):
+        assert any(f'sam deploy --config-file "build/$ENV_NAME/samconfig.toml" --config-env {stack}' in c for c in deploy), stack
+
+
+def test_deploy_role_reaches_only_the_backend_and_webhook_stacks(pipelines):
+    for env in ENVS:
+        statements = dict((s["Sid"], s) for role, s in policy_statements(pipelines[(env, "backend-pipeline")]) if role == "DeployRole")
+        stacks = statements["DeployTheStacks"]
+        assert all(a.startswith("cloudformation:") for a in stacks["Action"])
+        assert stacks["Resource"] == [
+            {"Fn::Sub": f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/ai-social-media-{env}-{name}/*"}
+            for name in ("backend", "webhook")]
+        cloudformation = {a for s in statements.values() for a in as_list(s["Action"]) if a.startswith("cloudformation:")}
+        other = [s for sid, s in statements.items() if sid not in ("DeployTheStacks", "SamTransform") and
+                 any(a.startswith("cloudformation:") for a in as_list(s["Action"]))]
+        assert other == [] and "cloudformation:ValidateTemplate" not in cloudformation
+        assert statements["PassFunctionRolesToLambdaOnly"]["Condition"] == {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
+
+
+def test_frontend_pipeline_publishes_to_the_imported_bucket_and_distribution(pipelines):
+    for env in ENVS:
+        template = pipelines[(env, "frontend-pipeline")]
+        assert template["Parameters"]["FrontendStackName"]["Default"] == f"ai-social-media-{env}-frontend"
+        project = props(template, "PublishProject")
+        assert project["Source"]["BuildSpec"] == "ci/buildspec-frontend.yml"
+        variables = {v["Name"]: v for v in project["Environment"]["EnvironmentVariables"]}
+        assert is_import(variables["FRONTEND_BUCKET"]["Value"], "StorageStackName", "FrontendBucketName")
+        assert is_import(variables["DISTRIBUTION_ID"]["Value"], "FrontendStackName", "DistributionId")
+        assert all(v.get("Type", "PLAINTEXT") == "PLAINTEXT" for v in variables.values())
+        statements = {s["Sid"]: s for role, s in policy_statements(template) if role == "PublishRole"}
+        assert is_under_import(statements["SyncSite"]["Resource"], "/*", "StorageStackName", "FrontendBucketArn")
+        assert "s3:DeleteObject" in statements["SyncSite"]["Action"]
+        assert is_import(statements["Invalidate"]["Resource"], "FrontendStackName", "DistributionArn")
+    publish = commands(repo_file("ci/buildspec-frontend.yml"))
+    assert any(c.startswith('aws s3 sync dist/ "s3://${FRONTEND_BUCKET}/" --delete') for c in publish)
+    assert any('create-invalidation --distribution-id "$DISTRIBUTION_ID"' in c for c in publish)
+    assert "__VERSION__" in repo_file("app/frontend/index.html")
+
+
+def test_build_projects_are_unprivileged_logged_encrypted_and_bounded(pipelines):
+    for (env, key), template in pipelines.items():
+        retention = environment.load(env)["operations"]["log_retention_days"]
+        assert set(resources_of(template, "AWS::CodeBuild::Project")) == set(PROJECTS[key])
+        for project_id, role_id in PROJECTS[key].items():
+            project = props(template, project_id)
+            assert project["Environment"]["PrivilegedMode"] is False
+            assert project["EncryptionKey"] == "alias/aws/s3"
+            assert 5 <= project["TimeoutInMinutes"] <= 60
+            assert project["ServiceRole"] == {"Fn::GetAtt": [role_id, "Arn"]}
+            logs = project["LogsConfig"]["CloudWatchLogs"]
+            assert logs["Status"] == "ENABLED"
+            group = props(template, logs["GroupName"]["Ref"])
+            assert group["RetentionInDays"] == retention
+            assert group["LogGroupName"] == f"/aws/codebuild/{project['Name']}"
+            for variable in project["Environment"].get("EnvironmentVariables", []):
+                assert variable.get("Type", "PLAINTEXT") in ("PLAINTEXT", "PARAMETER_STORE", "SECRETS_MANAGER")
+
+
+def test_one_role_per_pipeline_and_project_each_trusting_its_service(pipelines):
+    for (env, key), template in pipelines.items():
+        roles = resources_of(template, "AWS::IAM::Role")
+        assert set(roles) == {"PipelineRole", *PROJECTS[key].values()}
+        for role_id, role in roles.items():
+            (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            expected = "codepipeline.amazonaws.com" if role_id == "PipelineRole" else "codebuild.amazonaws.com"
+            assert trust["Principal"] == {"Service": expected}
+        assert iam_problems(key, template, f"ai-social-media-{env}") == []
+
+
+def test_iam_check_catches_what_it_forbids():
+    template = {"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {
+        "AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]},
+        "Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::x/*"},
+            {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"},
+        ]}}]}}}}
+    problems = iam_problems("backend-pipeline", template, "ai-social-media-dev")
+    assert len(problems) == 5, problems  # wildcard action, two writes on * (PutObject, PassRole), PassRole on *, trust
+
+
+def test_pipelines_export_their_names(pipelines, rendered):
+    for env in ENVS:
+        for key, output in (("backend-pipeline", "BackendPipelineName"), ("frontend-pipeline", "FrontendPipelineName")):
+            outputs = pipelines[(env, key)]["Outputs"]
+            assert outputs == {output: {"Value": {"Ref": "Pipeline"}, "Export": {"Name": {"Fn::Sub": f"${{AWS::StackName}}-{output}"}}}}
+            stack = next(s for s in rendered[env][1]["stacks"] if s["key"] == key)
+            assert stack["exports"] == [f"ai-social-media-{env}-{key}-{output}"]
