@@ -139,3 +139,37 @@ def test_waves_put_storage_alone_first_and_respect_dependencies(rendered):
         for stack in manifest["stacks"]:
             for dep in stack["depends_on"]:
                 assert position[dep] < position[stack["key"]]
+
+
+def _denies_insecure_transport(policy: dict) -> bool:
+    for statement in policy.get("Statement", []):
+        condition = statement.get("Condition", {}).get("Bool", {})
+        if statement.get("Effect") == "Deny" and str(condition.get("aws:SecureTransport")).lower() == "false":
+            resources = statement.get("Resource", [])
+            return len(resources if isinstance(resources, list) else [resources]) == 2
+    return False
+
+
+def test_every_bucket_has_exactly_one_policy_and_it_denies_insecure_transport(rendered):
+    """Across the set: the frontend bucket's policy lives in the frontend stack (it needs the distribution)."""
+    for env in ENVS:
+        out, manifest = rendered[env]
+        templates = all_templates(out, manifest)
+        storage = templates["storage"]
+        buckets = {lid for lid, r in storage["Resources"].items() if r["Type"] == "AWS::S3::Bucket"}
+        output_of = {o["Value"]["Ref"]: key for key, o in storage["Outputs"].items() if isinstance(o["Value"], dict) and "Ref" in o["Value"]}
+        policies: dict[str, list[str]] = {}
+        for key, template in templates.items():
+            for logical_id, resource in template["Resources"].items():
+                if resource["Type"] != "AWS::S3::BucketPolicy":
+                    continue
+                target = resource["Properties"]["Bucket"]
+                if "Ref" in target:
+                    bucket = target["Ref"]
+                else:
+                    export = target["Fn::ImportValue"]["Fn::Sub"]
+                    bucket = next(b for b, output in output_of.items() if export.endswith(f"-{output}"))
+                assert _denies_insecure_transport(resource["Properties"]["PolicyDocument"]), f"{env}/{key}/{logical_id}"
+                policies.setdefault(bucket, []).append(f"{key}/{logical_id}")
+        assert {b: len(p) for b, p in policies.items()} == {b: 1 for b in buckets}, policies
+        assert policies["FrontendBucket"][0].startswith("frontend/")
