@@ -76,3 +76,15 @@ def test_fingerprint_covers_template_and_packaged_code(tmp_path):
     assert changes.fingerprint(template, tmp_path) != first
     assert changes.fingerprint(template + "# comment\n", tmp_path) != changes.fingerprint(template, tmp_path)
     assert changes.fingerprint(template, tmp_path, extra="tag") != changes.fingerprint(template, tmp_path)
+
+
+def test_fingerprint_goes_into_the_top_level_metadata():
+    from tooling import cfn_yaml
+
+    text = "# header\nAWSTemplateFormatVersion: '2010-09-09'\nMetadata:\n  StackRole: stateless\nResources:\n  T:\n    Type: AWS::SNS::Topic\n"
+    stamped = cfn_yaml.load(changes.with_fingerprint(text, "abc123"))
+    assert stamped["Metadata"] == {"DeployFingerprint": "abc123", "StackRole": "stateless"}
+    assert changes.fingerprint_of(stamped) == "abc123"
+    bare = cfn_yaml.load(changes.with_fingerprint("Resources:\n  T:\n    Type: AWS::SNS::Topic\n", "f00"))
+    assert changes.fingerprint_of(bare) == "f00" and "T" in bare["Resources"]
+    assert changes.fingerprint_of({"Resources": {}}) is None

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import aws, changes, ledger, naming
+from . import aws, cfn_yaml, changes, ledger, naming
 from .progress import Progress
 from .workspace import ROOT, Workspace
 
@@ -53,11 +53,20 @@ def stack_fingerprint(ws: Workspace, key: str) -> str:
     return changes.fingerprint(ws.template_text(key), ws.template_path(key).parent, extra=repr(sorted(tags.items())))
 
 
-def deployed_fingerprint(stack: dict | None) -> str | None:
-    for tag in (stack or {}).get("Tags", []):
-        if tag["Key"] == changes.FINGERPRINT_TAG:
-            return tag["Value"]
-    return None
+def deploy_copy(ws: Workspace, key: str) -> Path:
+    """The rendered template with its fingerprint, beside it (so relative CodeUri paths hold)."""
+    source = ws.template_path(key)
+    copy = source.with_name(f"{source.stem}.deploy.yaml")
+    copy.write_text(changes.with_fingerprint(ws.template_text(key), stack_fingerprint(ws, key)), encoding="utf-8")
+    return copy
+
+
+def is_unchanged(ws: Workspace, key: str, stack: dict | None) -> bool:
+    """Deployed, complete, and carrying the fingerprint of the current render."""
+    if not stack or not changes.succeeded(stack["StackStatus"]):
+        return False
+    deployed = cfn_yaml.load(aws.get_template_body(ws.region, stack["StackName"]))
+    return changes.fingerprint_of(deployed) == stack_fingerprint(ws, key)
 
 
 def sam_environment() -> dict[str, str]:
@@ -92,9 +101,8 @@ def deploy_stack(ws: Workspace, key: str, progress: Progress) -> Outcome:
         reason = unsupported_reason(aws.validation_error(ws.region, ws.template_text(key)) or "")
         if reason:
             return Outcome(key, "skipped", None, reason)
-    fingerprint = stack_fingerprint(ws, key)
     before = aws.describe_stack(ws.region, name)
-    if before and changes.succeeded(before["StackStatus"]) and deployed_fingerprint(before) == fingerprint:
+    if is_unchanged(ws, key, before):
         return Outcome(key, "unchanged", before["StackStatus"], "template, code and parameters equal what is deployed")
     if before and changes.in_progress(before["StackStatus"]):
         return Outcome(key, "failed", before["StackStatus"], "another operation is in progress on this stack")
@@ -106,9 +114,9 @@ def deploy_stack(ws: Workspace, key: str, progress: Progress) -> Outcome:
 
     log_path = ws.out_dir / "logs" / f"{key}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    tags = {**stack_tags(ws, key), changes.FINGERPRINT_TAG: fingerprint}
     command = [str(SAM), "deploy", "--config-file", str(ws.out_dir / ws.manifest["samconfig"]), "--config-env", key,
-               "--no-progressbar", "--tags", *[f"{k}={v}" for k, v in tags.items()]]
+               "--template-file", str(deploy_copy(ws, key)), "--no-progressbar",
+               "--tags", *[f"{k}={v}" for k, v in stack_tags(ws, key).items()]]
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=2)
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=sam_environment(),

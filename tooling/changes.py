@@ -4,6 +4,7 @@ Kept apart from the AWS calls so they are tested on recorded shapes, no AWS."""
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,9 @@ FINAL_FAILED_STATES = {
     "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "IMPORT_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_FAILED",
     "UPDATE_FAILED",
 }
-FINGERPRINT_TAG = "ai-social-media:fingerprint"
+# Kept in the deployed template's top-level Metadata: reading it back costs one
+# GetTemplate, and unlike a stack tag it does not touch every resource when it changes.
+FINGERPRINT_KEY = "DeployFingerprint"
 
 
 def succeeded(status: str | None) -> bool:
@@ -135,3 +138,17 @@ def blocked(skipped: set[str], depends_on: dict[str, list[str]]) -> dict[str, st
                     changed = True
                     break
     return result
+
+
+def with_fingerprint(template_text: str, digest: str) -> str:
+    """The template with `Metadata: DeployFingerprint: <digest>` added at the top level."""
+    line = f"  {FINGERPRINT_KEY}: {digest}\n"
+    match = re.search(r"^Metadata:[ \t]*\n", template_text, flags=re.MULTILINE)
+    if match:
+        return template_text[:match.end()] + line + template_text[match.end():]
+    return template_text.rstrip("\n") + "\nMetadata:\n" + line
+
+
+def fingerprint_of(template: dict) -> str | None:
+    metadata = template.get("Metadata")
+    return str(metadata.get(FINGERPRINT_KEY)) if isinstance(metadata, dict) and metadata.get(FINGERPRINT_KEY) else None

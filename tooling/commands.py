@@ -35,8 +35,7 @@ def change_set_for(ws: Workspace, key: str) -> dict:
     name = ws.stacks[key]["name"]
     body = packaging.deployable_template(ws, key)
     capabilities = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
-    tags = {**applying.stack_tags(ws, key), changes.FINGERPRINT_TAG: applying.stack_fingerprint(ws, key)}
-    change_set_id = aws.create_change_set(ws.region, name, body, "UPDATE", capabilities, tags)
+    change_set_id = aws.create_change_set(ws.region, name, body, "UPDATE", capabilities, applying.stack_tags(ws, key))
     try:
         return aws.wait_change_set(ws.region, change_set_id)
     finally:
@@ -48,7 +47,7 @@ def plan_stack(ws: Workspace, key: str) -> dict:
     stack = aws.describe_stack(ws.region, name)
     if stack is None or stack["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
         return {"key": key, "action": "create", "changes": []}
-    if changes.succeeded(stack["StackStatus"]) and applying.deployed_fingerprint(stack) == applying.stack_fingerprint(ws, key):
+    if applying.is_unchanged(ws, key, stack):
         return {"key": key, "action": "unchanged", "changes": []}
     try:
         described = change_set_for(ws, key)

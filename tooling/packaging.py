@@ -12,13 +12,13 @@ from .workspace import ROOT, Workspace
 
 
 def deployable_template(ws: Workspace, key: str) -> str:
-    text = ws.template_text(key)
+    copy = applying.deploy_copy(ws, key)
     if not ws.stacks[key].get("sam"):
-        return text
+        return copy.read_text()
     config = tomllib.loads((ws.out_dir / ws.manifest["samconfig"]).read_text())[key]["deploy"]["parameters"]
     packaged = ws.out_dir / "packaged" / f"{key}.yaml"
     packaged.parent.mkdir(parents=True, exist_ok=True)
-    command = [str(applying.SAM), "package", "--template-file", config["template_file"], "--s3-bucket", config["s3_bucket"],
+    command = [str(applying.SAM), "package", "--template-file", str(copy), "--s3-bucket", config["s3_bucket"],
                "--s3-prefix", config["s3_prefix"], "--output-template-file", str(packaged), "--region", ws.region]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=applying.sam_environment(), timeout=600)
     if result.returncode != 0:

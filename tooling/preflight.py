@@ -199,7 +199,7 @@ def changed_stacks(ws: Workspace) -> dict[str, dict | None]:
     result = {}
     for key, stack in ws.stacks.items():
         deployed = aws.describe_stack(ws.region, stack["name"])
-        if deployed and changes.succeeded(deployed["StackStatus"]) and applying.deployed_fingerprint(deployed) == applying.stack_fingerprint(ws, key):
+        if applying.is_unchanged(ws, key, deployed):
             continue
         result[key] = deployed
     return result
