@@ -88,3 +88,15 @@ def test_fingerprint_goes_into_the_top_level_metadata():
     bare = cfn_yaml.load(changes.with_fingerprint("Resources:\n  T:\n    Type: AWS::SNS::Topic\n", "f00"))
     assert changes.fingerprint_of(bare) == "f00" and "T" in bare["Resources"]
     assert changes.fingerprint_of({"Resources": {}}) is None
+
+
+def test_resources_that_only_reference_a_changed_one_are_not_the_change():
+    summary = changes.summarize_change_set([
+        rc("Modify", "LogGroup", "AWS::Logs::LogGroup", "False", [detail("RetentionInDays", "Never")]),
+        rc("Modify", "Fn", "AWS::Lambda::Function", "False",
+           [{**detail("LoggingConfig", "Never", "Dynamic", "ResourceReference"), "CausingEntity": "LogGroup"}]),
+        rc("Modify", "Integration", "AWS::ApiGatewayV2::Integration", "Conditional",
+           [{**detail("IntegrationUri", "Conditionally", "Dynamic", "ResourceAttribute"), "CausingEntity": "Fn.Arn"}]),
+    ])
+    assert [(c.logical_id, c.direct) for c in summary] == [("Fn", False), ("Integration", False), ("LogGroup", True)]
+    assert next(c for c in summary if c.logical_id == "Integration").caused_by == ("Fn",)

@@ -38,6 +38,8 @@ class Change:
     replacement: str  # True | False | Conditional | "" (not a Modify)
     causes: tuple[str, ...] = ()  # properties that may force the replacement
     static_causes: tuple[str, ...] = ()  # of those, the ones changed in the template itself
+    direct: bool = True  # False: only re-evaluated because something it references changes
+    caused_by: tuple[str, ...] = ()  # the resources whose change ripples into this one
 
     @property
     def label(self) -> str:
@@ -55,6 +57,13 @@ def summarize_change_set(changes: list[dict]) -> list[Change]:
         causes = tuple(sorted({d["Target"]["Name"] for d in forcing}))
         static_causes = tuple(sorted({d["Target"]["Name"] for d in forcing
                                       if d.get("Evaluation") == "Static" and d.get("ChangeSource", "DirectModification") == "DirectModification"}))
+        details = rc.get("Details") or []
+        # A change set also lists resources that merely reference a changed one
+        # (ChangeSource ResourceReference, Evaluation Dynamic): they follow, they are not the change.
+        direct = rc.get("Action") != "Modify" or not details or any(
+            d.get("ChangeSource") not in ("ResourceReference", "ParameterReference", "ResourceAttribute")
+            and d.get("Target", {}).get("Attribute") != "Tags" for d in details)
+        caused_by = tuple(sorted({d["CausingEntity"].split(".")[0] for d in details if d.get("CausingEntity")}))
         result.append(Change(
             action=rc.get("Action", "?"),
             logical_id=rc.get("LogicalResourceId", "?"),
@@ -62,6 +71,8 @@ def summarize_change_set(changes: list[dict]) -> list[Change]:
             replacement=str(rc.get("Replacement", "")) if rc.get("Action") == "Modify" else "",
             causes=causes,
             static_causes=static_causes,
+            direct=direct,
+            caused_by=caused_by,
         ))
     return sorted(result, key=lambda c: (c.logical_id, c.action))
 

@@ -64,8 +64,11 @@ def plan_stack(ws: Workspace, key: str) -> dict:
             return {"key": key, "action": "skipped", "reason": applying.unsupported_reason(reason), "changes": []}
         return {"key": key, "action": "error", "reason": reason, "changes": []}
     summary = changes.summarize_change_set(described["Changes"])
-    return {"key": key, "action": "update", "counts": changes.count_labels(summary),
-            "changes": [{"action": c.label, "logical_id": c.logical_id, "type": c.resource_type, "causes": list(c.causes)} for c in summary]}
+    direct = [c for c in summary if c.direct]
+    return {"key": key, "action": "update" if summary else "unchanged", "counts": changes.count_labels(direct),
+            "changes": [{"action": c.label, "logical_id": c.logical_id, "type": c.resource_type, "causes": list(c.causes)} for c in direct],
+            "follows": [{"action": c.label, "logical_id": c.logical_id, "type": c.resource_type, "caused_by": list(c.caused_by)}
+                        for c in summary if not c.direct]}
 
 
 def plan(ws: Workspace, args, log) -> int:
@@ -80,8 +83,11 @@ def plan(ws: Workspace, args, log) -> int:
                 counts = ", ".join(f"{n} {label}" for label, n in sorted(entry["counts"].items()))
                 log(f"  {key}: update ({counts})")
                 for change in entry["changes"]:
-                    causes = f" (forced by {', '.join(change['causes'])})" if change["causes"] else ""
+                    causes = f" (forced by {', '.join(change['causes'])})" if change["causes"] and change["action"].startswith("replace") else ""
                     log(f"      {change['action']:<9} {change['logical_id']} [{change['type']}]{causes}")
+                if entry["follows"]:
+                    names = ", ".join(f"{c['logical_id']}" for c in entry["follows"])
+                    log(f"      and {len(entry['follows'])} resource(s) re-evaluated because they reference a changed one: {names}")
             else:
                 log(f"  {key}: {entry['action']}{': ' + entry['reason'] if entry.get('reason') else ''}")
     if args.json:

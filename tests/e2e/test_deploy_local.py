@@ -154,6 +154,8 @@ def test_plan_after_a_template_change_shows_exactly_that_change(local_aws, boto)
         path.write_text(original)
     assert plan["backend"]["action"] == "update"
     assert [(c["action"], c["type"]) for c in plan["backend"]["changes"]] == [("modify", "AWS::Logs::LogGroup")]
+    # what references the log group is re-evaluated, and said to follow from it
+    assert all(f["caused_by"] for f in plan["backend"]["follows"]), plan["backend"]["follows"]
     for key in EXPECTED_DEPLOYED - {"backend"}:
         assert plan[key]["action"] == "unchanged", plan[key]
     cfn = boto("cloudformation")
