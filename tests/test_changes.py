@@ -100,3 +100,18 @@ def test_resources_that_only_reference_a_changed_one_are_not_the_change():
     ])
     assert [(c.logical_id, c.direct) for c in summary] == [("Fn", False), ("Integration", False), ("LogGroup", True)]
     assert next(c for c in summary if c.logical_id == "Integration").caused_by == ("Fn",)
+
+
+def test_a_conditional_replacement_stands_only_on_a_real_property_change():
+    from tooling.commands import settle_replacements
+
+    summary = changes.summarize_change_set([
+        rc("Modify", "Logs", "AWS::Logs::LogGroup", "Conditional", [detail("LogGroupName", "Conditionally"), detail("RetentionInDays", "Never")]),
+        rc("Modify", "Table", "AWS::DynamoDB::Table", "Conditional", [detail("KeySchema", "Conditionally")]),
+    ])
+    deployed = {"Resources": {"Logs": {"Properties": {"LogGroupName": "/x", "RetentionInDays": 14}},
+                              "Table": {"Properties": {"KeySchema": [{"AttributeName": "a"}]}}}}
+    rendered = {"Resources": {"Logs": {"Properties": {"LogGroupName": "/x", "RetentionInDays": 30}},
+                              "Table": {"Properties": {"KeySchema": [{"AttributeName": "b"}]}}}}
+    labels = {c.logical_id: c.label for c in settle_replacements(summary, deployed, rendered)}
+    assert labels == {"Logs": "modify", "Table": "replace?"}

@@ -2,11 +2,12 @@
 anything changes), does its work through aws.py, and returns an exit status."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
 from . import apply as applying
-from . import aws, changes, naming, preflight
+from . import aws, cfn_yaml, changes, naming, preflight
 from .errors import UserError
 from .progress import Progress
 from .workspace import Workspace, open_workspace
@@ -42,6 +43,20 @@ def change_set_for(ws: Workspace, key: str) -> dict:
         aws.delete_change_set(ws.region, change_set_id)
 
 
+def settle_replacements(summary: list[changes.Change], deployed: dict, rendered: dict) -> list[changes.Change]:
+    """A 'Conditional' replacement stands only when a property that can force it really
+    differs between the deployed template and the render; otherwise it is a modify."""
+    settled = []
+    for change in summary:
+        if change.replacement == "Conditional":
+            old = (deployed.get("Resources") or {}).get(change.logical_id)
+            new = (rendered.get("Resources") or {}).get(change.logical_id)
+            if not preflight.changed_properties(old, new, change.causes):
+                change = dataclasses.replace(change, replacement="False")
+        settled.append(change)
+    return settled
+
+
 def plan_stack(ws: Workspace, key: str) -> dict:
     name = ws.stacks[key]["name"]
     stack = aws.describe_stack(ws.region, name)
@@ -63,7 +78,9 @@ def plan_stack(ws: Workspace, key: str) -> dict:
         if ws.local and applying.unsupported_reason(reason):
             return {"key": key, "action": "skipped", "reason": applying.unsupported_reason(reason), "changes": []}
         return {"key": key, "action": "error", "reason": reason, "changes": []}
-    summary = changes.summarize_change_set(described["Changes"])
+    deployed = cfn_yaml.load(aws.get_template_body(ws.region, name))
+    summary = settle_replacements(changes.summarize_change_set(described["Changes"]), deployed,
+                                  cfn_yaml.load(ws.template_text(key)))
     direct = [c for c in summary if c.direct]
     return {"key": key, "action": "update" if summary else "unchanged", "counts": changes.count_labels(direct),
             "changes": [{"action": c.label, "logical_id": c.logical_id, "type": c.resource_type, "causes": list(c.causes)} for c in direct],
