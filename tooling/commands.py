@@ -59,6 +59,10 @@ def settle_replacements(summary: list[changes.Change], deployed: dict, rendered:
 
 def plan_stack(ws: Workspace, key: str) -> dict:
     name = ws.stacks[key]["name"]
+    if ws.local:
+        reason = applying.unsupported_reason(aws.validation_error(ws.region, ws.template_text(key)) or "")
+        if reason:
+            return {"key": key, "action": "skipped", "reason": reason, "changes": []}
     stack = aws.describe_stack(ws.region, name)
     if stack is None or stack["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
         return {"key": key, "action": "create", "changes": []}
