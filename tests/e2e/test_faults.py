@@ -19,12 +19,13 @@ from tooling.emulator import Emulator, answers, free_port
 
 MICROBURST = ROOT / ".tools" / "microburst" / "bin" / "microburst"
 RULES = """
-- service: cloudformation
-  sequence: {fail: 1, pass: 3}
-  error: {code: Throttling, status: 400, message: Rate exceeded}
-- service: cloudformation
-  probability: 0.3
-  latency: {min: 100, max: 400}
+rules:
+  - service: cloudformation          # every 4th CloudFormation call is throttled, the retry passes
+    sequence: {fail: 1, pass: 3}
+    error: {code: Throttling, status: 400, message: Rate exceeded}
+  - service: cloudformation          # and 30% of them are slowed down
+    probability: 0.3
+    latency: {min: 100, max: 400}
 """
 
 
@@ -60,7 +61,9 @@ def faulty_aws(local_aws, tmp_path):
     try:
         deadline = time.monotonic() + 30
         while not answers(endpoint) and time.monotonic() < deadline:
+            assert proxy.poll() is None, (tmp_path / "microburst.log").read_text()
             time.sleep(0.2)
+        assert answers(endpoint), "the fault-injection proxy did not start"
         yield {**local_aws, "AWS_ENDPOINT_URL": endpoint}, endpoint, emulator
     finally:
         os.killpg(proxy.pid, signal.SIGTERM)
