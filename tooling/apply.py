@@ -112,6 +112,10 @@ def deploy_stack(ws: Workspace, key: str, progress: Progress) -> Outcome:
         aws.delete_stack(ws.region, name)
         aws.wait_deleted(ws.region, name)
 
+    missing = [str(p) for p in changes.code_dirs(ws.template_text(key), ws.template_path(key).parent) if not p.is_dir()]
+    if missing:  # sam resolves CodeUri relative to the rendered template: render under build/<name>/
+        return Outcome(key, "failed", before["StackStatus"] if before else None,
+                       f"code folder {missing[0]} not found from {ws.template_path(key)} (render into build/<name>/)")
     log_path = ws.out_dir / "logs" / f"{key}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [str(SAM), "deploy", "--config-file", str(ws.out_dir / ws.manifest["samconfig"]), "--config-env", key,
