@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,9 +14,9 @@ from pathlib import Path
 
 from . import aws, cfn_yaml, changes, ledger, naming
 from .progress import Progress
+from .sam_runner import SamRunner
 from .workspace import ROOT, Workspace
 
-SAM = ROOT / ".tools" / "sam" / "bin" / "sam"
 POLL_SECONDS = float(os.environ.get("DEPLOY_POLL_SECONDS", "2"))
 
 
@@ -93,7 +92,7 @@ def _latest_event(region: str, name: str, since: dt.datetime) -> str:
     return f"{event['LogicalResourceId']} {event['ResourceStatus']}{' (' + reason[:80] + ')' if reason else ''}"
 
 
-def deploy_stack(ws: Workspace, key: str, progress: Progress) -> Outcome:
+def deploy_stack(ws: Workspace, key: str, progress: Progress, sam: SamRunner) -> Outcome:
     started = time.monotonic()
     name = ws.stacks[key]["name"]
     if ws.local:
@@ -118,32 +117,29 @@ def deploy_stack(ws: Workspace, key: str, progress: Progress) -> Outcome:
                        f"code folder {missing[0]} not found from {ws.template_path(key)} (render into build/<name>/)")
     log_path = ws.out_dir / "logs" / f"{key}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [str(SAM), "deploy", "--config-file", str(ws.out_dir / ws.manifest["samconfig"]), "--config-env", key,
-               "--template-file", str(deploy_copy(ws, key)), "--no-progressbar",
-               "--tags", *[f"{k}={v}" for k, v in stack_tags(ws, key).items()]]
+    arguments = ["deploy", "--config-file", str(ws.out_dir / ws.manifest["samconfig"]), "--config-env", key,
+                 "--template-file", str(deploy_copy(ws, key)), "--no-progressbar",
+                 "--tags", *[f"{k}={v}" for k, v in stack_tags(ws, key).items()]]
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=2)
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=sam_environment(),
-                                   stdin=subprocess.DEVNULL)
-        progress.update(key, "packaging" if ws.stacks[key].get("sam") else "creating change set")
-        while process.poll() is None:
-            time.sleep(POLL_SECONDS)
-            stack = aws.describe_stack(ws.region, name)
-            if stack:
-                progress.update(key, stack["StackStatus"], _latest_event(ws.region, name, since))
+    run = sam.start_run(arguments, log_path, sam_environment())
+    progress.update(key, "packaging" if ws.stacks[key].get("sam") else "creating change set")
+    while (returncode := run.wait(POLL_SECONDS)) is None:
+        stack = aws.describe_stack(ws.region, name)
+        if stack:
+            progress.update(key, stack["StackStatus"], _latest_event(ws.region, name, since))
     progress.done(key)
     log_text = log_path.read_text(errors="replace")
     after = aws.describe_stack(ws.region, name)
     status = after["StackStatus"] if after else None
     seconds = time.monotonic() - started
-    if process.returncode == 0 and changes.succeeded(status):
+    if returncode == 0 and changes.succeeded(status):
         return Outcome(key, "deployed", status, seconds=seconds)
     reason = unsupported_reason(log_text)
     if reason and ws.local:
         return Outcome(key, "skipped", status, reason, seconds=seconds)
     failure = changes.first_failure(aws.stack_events(ws.region, name), since) if after else None
     detail = "" if failure else _last_error_line(log_text)
-    return Outcome(key, "failed", status, detail or f"sam deploy exited {process.returncode} (log: {log_path.relative_to(ROOT)})",
+    return Outcome(key, "failed", status, detail or f"sam deploy exited {returncode} (log: {log_path.relative_to(ROOT)})",
                    failure=failure, seconds=seconds, started_at=since)
 
 
@@ -169,7 +165,7 @@ def protect_storage(ws: Workspace) -> str | None:
     return None
 
 
-def run_apply(ws: Workspace, only: list[str], progress: Progress) -> list[Outcome]:
+def run_apply(ws: Workspace, only: list[str], progress: Progress, sam: SamRunner) -> list[Outcome]:
     outcomes: dict[str, Outcome] = {}
     skipped: set[str] = set()
     selected = set(only) if only else set(ws.stacks)
@@ -188,7 +184,7 @@ def run_apply(ws: Workspace, only: list[str], progress: Progress) -> list[Outcom
             continue
         progress.say(f"wave {number}/{len(ws.manifest['waves'])}: {', '.join(todo)}")
         with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-            results = list(pool.map(lambda k: deploy_stack(ws, k, progress), todo))
+            results = list(pool.map(lambda k: deploy_stack(ws, k, progress, sam), todo))
         for outcome in results:
             outcomes[outcome.key] = outcome
             if outcome.result == "skipped":

@@ -10,6 +10,7 @@ from . import apply as applying
 from . import aws, cfn_yaml, changes, naming, preflight
 from .errors import UserError
 from .progress import Progress
+from .sam_runner import SamRunner
 from .workspace import Workspace, open_workspace
 
 
@@ -128,6 +129,14 @@ def apply(ws: Workspace, args, log) -> int:
             if stack is None or not changes.succeeded(stack["StackStatus"]):
                 raise UserError(f"--only {key}: needs stack {dep} deployed first ({stack['StackStatus'] if stack else 'does not exist'})")
     log(f"apply: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}")
+    sam = SamRunner().start()  # imports the SAM CLI while the check runs
+    try:
+        return _apply(ws, args, log, only, sam)
+    finally:
+        sam.stop()
+
+
+def _apply(ws: Workspace, args, log, only: list[str], sam: SamRunner) -> int:
     findings, _ = preflight.run_check(ws, log)
     overridden = [f for f in findings if getattr(args, f.override.lstrip("-").replace("-", "_"), False)]
     for finding in overridden:
@@ -140,7 +149,7 @@ def apply(ws: Workspace, args, log) -> int:
             emit_json({"env": ws.env, "ok": False, "refused": [f.as_json() for f in blocking], "stacks": []})
         return 3
     progress = Progress(stream=sys.stderr if args.json else sys.stdout)
-    outcomes = applying.run_apply(ws, only, progress)
+    outcomes = applying.run_apply(ws, only, progress, sam)
     failed = [o for o in outcomes if o.result == "failed"]
     skipped = [o for o in outcomes if o.result in ("skipped", "blocked")]
     log("")

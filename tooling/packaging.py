@@ -8,6 +8,7 @@ import tomllib
 
 from . import apply as applying
 from .errors import UserError
+from .sam_runner import SAM
 from .workspace import ROOT, Workspace
 
 
@@ -18,7 +19,7 @@ def deployable_template(ws: Workspace, key: str) -> str:
     config = tomllib.loads((ws.out_dir / ws.manifest["samconfig"]).read_text())[key]["deploy"]["parameters"]
     packaged = ws.out_dir / "packaged" / f"{key}.yaml"
     packaged.parent.mkdir(parents=True, exist_ok=True)
-    command = [str(applying.SAM), "package", "--template-file", str(copy), "--s3-bucket", config["s3_bucket"],
+    command = [str(SAM), "package", "--template-file", str(copy), "--s3-bucket", config["s3_bucket"],
                "--s3-prefix", config["s3_prefix"], "--output-template-file", str(packaged), "--region", ws.region]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=applying.sam_environment(), timeout=600)
     if result.returncode != 0:

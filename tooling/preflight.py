@@ -10,6 +10,7 @@ gathering of facts from AWS is in gather_* below."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from . import aws, cfn_yaml, changes, graph, naming, stateful
@@ -215,16 +216,17 @@ def run_check(ws: Workspace, log=lambda _: None) -> tuple[list[Finding], dict]:
 
     log(f"check: {len(targets)} stack(s) differ from what is deployed: {', '.join(sorted(targets))}")
     owners = gather_owners(ws)
-    for key in sorted(targets):
-        template = cfn_yaml.load(ws.template_text(key))
-        for resource in named_resources(key, ws.stacks[key]["name"], template, ws.account_id, ws.region):
-            exists = aws.resource_exists(ws.region, ws.account_id, resource.type, resource.name)
-            owner = owner_of(resource.name, owners) if exists else None
-            state = classify(ws.stacks[key]["name"], exists, owner)
-            report["named_resources"].append({**asdict(resource), "state": state, "owner": owner})
-            finding = resource_findings(ws, resource, state, owner)
-            if finding:
-                findings.append(finding)
+    resources = [r for key in sorted(targets)
+                 for r in named_resources(key, ws.stacks[key]["name"], cfn_yaml.load(ws.template_text(key)), ws.account_id, ws.region)]
+    with ThreadPoolExecutor(max_workers=8) as pool:  # one lookup per resource: I/O, so in parallel
+        existence = list(pool.map(lambda r: aws.resource_exists(ws.region, ws.account_id, r.type, r.name), resources))
+    for resource, exists in zip(resources, existence):
+        owner = owner_of(resource.name, owners) if exists else None
+        state = classify(ws.stacks[resource.stack]["name"], exists, owner)
+        report["named_resources"].append({**asdict(resource), "state": state, "owner": owner})
+        finding = resource_findings(ws, resource, state, owner)
+        if finding:
+            findings.append(finding)
 
     importing_in_render: dict[str, set[str]] = {}
     for stack in ws.manifest["stacks"]:
