@@ -47,6 +47,12 @@ def timed(command: list[str], env: dict) -> float:
     return elapsed
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by a process and its children that were waited for (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def render_for(account: str, env: dict) -> None:
     subprocess.run([PY, "render.py", "--env", "dev", "--account-id", account, "--region", "us-east-1", "--out", str(OUT), "-q"],
                    cwd=ROOT, env=env, check=True)
@@ -69,7 +75,11 @@ def main() -> int:
         account = "111111111111"
         env = env_for(emulator.endpoint, account)
         render_for(account, env)
+        emulator_pid = int(subprocess.run(["pgrep", "-P", str(emulator.pid)], capture_output=True, text=True).stdout.split()[0]) \
+            if Path(f"/proc/{emulator.pid}/cmdline").read_bytes().startswith(b"timeout") else emulator.pid
+        cpu_before = cpu_seconds(emulator_pid)
         apply_seconds = timed([PY, "deploy.py", "apply", "--env", "dev", "--local", "--json"], env)
+        emulator_cpu = {"apply": cpu_seconds(emulator_pid) - cpu_before}
         summary = json.loads(subprocess.run([PY, "deploy.py", "status", "--env", "dev", "--local", "--json"], cwd=ROOT, env=env,
                                             capture_output=True, text=True, check=True).stdout)
         held = [s["key"] for s in summary["stacks"] if s["status"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")]
@@ -83,21 +93,23 @@ def main() -> int:
             env = env_for(emulator.endpoint, account, **({"SAM_CLI_POLL_DELAY": poll} if poll else {}))
             render_for(account, env)
             total = 0.0
+            cpu_before = cpu_seconds(emulator_pid)
             for key in order:
                 total += timed([SAM, "deploy", "--config-file", str(OUT / "samconfig.toml"), "--config-env", key,
                                 "--no-progressbar"], env)
             sequential[label] = total
+            emulator_cpu[label] = cpu_seconds(emulator_pid) - cpu_before
     finally:
         emulator.stop()
         (OUT / "manifest.json").unlink(missing_ok=True)  # the next run renders for its own account
 
     equal = sequential["SAM_CLI_POLL_DELAY=1"]
     print()
-    print(f"{'measure':<52} {'seconds':>8}")
+    print(f"{'measure':<52} {'seconds':>8} {'emulator CPU s':>15}")
     print(f"{'render dev (7 templates, median of 5)':<52} {render_seconds:>8.2f}")
-    print(f"{'cold apply: deploy.py apply --local':<52} {apply_seconds:>8.1f}")
-    print(f"{'cold sequential sam deploy, sam default polling':<52} {sequential['sam default polling']:>8.1f}")
-    print(f"{'cold sequential sam deploy, SAM_CLI_POLL_DELAY=1':<52} {equal:>8.1f}")
+    print(f"{'cold apply: deploy.py apply --local':<52} {apply_seconds:>8.1f} {emulator_cpu['apply']:>15.1f}")
+    print(f"{'cold sequential sam deploy, sam default polling':<52} {sequential['sam default polling']:>8.1f} {emulator_cpu['sam default polling']:>15.1f}")
+    print(f"{'cold sequential sam deploy, SAM_CLI_POLL_DELAY=1':<52} {equal:>8.1f} {emulator_cpu['SAM_CLI_POLL_DELAY=1']:>15.1f}")
     print(f"{'no-change re-apply: deploy.py apply --local':<52} {reapply_seconds:>8.1f}")
     print()
     ratio = apply_seconds / equal

@@ -6,6 +6,7 @@ set and read back. Only CREATE_COMPLETE / UPDATE_COMPLETE count as success."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -92,16 +93,23 @@ def _latest_event(region: str, name: str, since: dt.datetime) -> str:
     return f"{event['LogicalResourceId']} {event['ResourceStatus']}{' (' + reason[:80] + ')' if reason else ''}"
 
 
-def deploy_stack(ws: Workspace, key: str, progress: Progress, sam: SamRunner) -> Outcome:
+@functools.lru_cache(maxsize=None)
+def _local_refusal(region: str, template_text: str) -> str | None:
+    return unsupported_reason(aws.validation_error(region, template_text) or "")
+
+
+def local_refusal(ws: Workspace, key: str) -> str | None:
+    """Why the local AWS cannot hold this stack (it refuses unsupported types up front), or None."""
+    return _local_refusal(ws.region, ws.template_text(key))
+
+
+def deploy_stack(ws: Workspace, key: str, progress: Progress, sam: SamRunner, changed: set[str]) -> Outcome:
     started = time.monotonic()
     name = ws.stacks[key]["name"]
-    if ws.local:
-        # The emulator refuses unsupported types up front: ask it before running sam.
-        reason = unsupported_reason(aws.validation_error(ws.region, ws.template_text(key)) or "")
-        if reason:
-            return Outcome(key, "skipped", None, reason)
+    if ws.local and local_refusal(ws, key):
+        return Outcome(key, "skipped", None, local_refusal(ws, key))
     before = aws.describe_stack(ws.region, name)
-    if is_unchanged(ws, key, before):
+    if key not in changed:  # the check found it equal to what is deployed
         return Outcome(key, "unchanged", before["StackStatus"], "template, code and parameters equal what is deployed")
     if before and changes.in_progress(before["StackStatus"]):
         return Outcome(key, "failed", before["StackStatus"], "another operation is in progress on this stack")
@@ -165,7 +173,7 @@ def protect_storage(ws: Workspace) -> str | None:
     return None
 
 
-def run_apply(ws: Workspace, only: list[str], progress: Progress, sam: SamRunner) -> list[Outcome]:
+def run_apply(ws: Workspace, only: list[str], progress: Progress, sam: SamRunner, changed: set[str]) -> list[Outcome]:
     outcomes: dict[str, Outcome] = {}
     skipped: set[str] = set()
     selected = set(only) if only else set(ws.stacks)
@@ -184,7 +192,7 @@ def run_apply(ws: Workspace, only: list[str], progress: Progress, sam: SamRunner
             continue
         progress.say(f"wave {number}/{len(ws.manifest['waves'])}: {', '.join(todo)}")
         with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-            results = list(pool.map(lambda k: deploy_stack(ws, k, progress, sam), todo))
+            results = list(pool.map(lambda k: deploy_stack(ws, k, progress, sam, changed), todo))
         for outcome in results:
             outcomes[outcome.key] = outcome
             if outcome.result == "skipped":

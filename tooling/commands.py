@@ -60,10 +60,8 @@ def settle_replacements(summary: list[changes.Change], deployed: dict, rendered:
 
 def plan_stack(ws: Workspace, key: str) -> dict:
     name = ws.stacks[key]["name"]
-    if ws.local:
-        reason = applying.unsupported_reason(aws.validation_error(ws.region, ws.template_text(key)) or "")
-        if reason:
-            return {"key": key, "action": "skipped", "reason": reason, "changes": []}
+    if ws.local and applying.local_refusal(ws, key):
+        return {"key": key, "action": "skipped", "reason": applying.local_refusal(ws, key), "changes": []}
     stack = aws.describe_stack(ws.region, name)
     if stack is None or stack["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
         return {"key": key, "action": "create", "changes": []}
@@ -129,15 +127,18 @@ def apply(ws: Workspace, args, log) -> int:
             if stack is None or not changes.succeeded(stack["StackStatus"]):
                 raise UserError(f"--only {key}: needs stack {dep} deployed first ({stack['StackStatus'] if stack else 'does not exist'})")
     log(f"apply: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}")
-    sam = SamRunner().start()  # imports the SAM CLI while the check runs
+    targets = preflight.changed_stacks(ws)
+    sam = SamRunner()
+    if targets:
+        sam.start()  # imports the SAM CLI while the check runs
     try:
-        return _apply(ws, args, log, only, sam)
+        return _apply(ws, args, log, only, sam, targets)
     finally:
         sam.stop()
 
 
-def _apply(ws: Workspace, args, log, only: list[str], sam: SamRunner) -> int:
-    findings, _ = preflight.run_check(ws, log)
+def _apply(ws: Workspace, args, log, only: list[str], sam: SamRunner, targets: dict) -> int:
+    findings, _ = preflight.run_check(ws, log, targets)
     overridden = [f for f in findings if getattr(args, f.override.lstrip("-").replace("-", "_"), False)]
     for finding in overridden:
         log(f"check: OVERRIDDEN by {finding.override}: [{finding.kind}] {finding.stack}: {finding.subject}: {finding.detail}")
@@ -149,7 +150,7 @@ def _apply(ws: Workspace, args, log, only: list[str], sam: SamRunner) -> int:
             emit_json({"env": ws.env, "ok": False, "refused": [f.as_json() for f in blocking], "stacks": []})
         return 3
     progress = Progress(stream=sys.stderr if args.json else sys.stdout)
-    outcomes = applying.run_apply(ws, only, progress, sam)
+    outcomes = applying.run_apply(ws, only, progress, sam, set(targets))
     failed = [o for o in outcomes if o.result == "failed"]
     skipped = [o for o in outcomes if o.result in ("skipped", "blocked")]
     log("")

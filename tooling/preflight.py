@@ -194,21 +194,23 @@ def gather_owners(ws: Workspace) -> dict[str, str]:
 
 
 def changed_stacks(ws: Workspace) -> dict[str, dict | None]:
-    """Stacks whose render differs from what is deployed: key -> deployed stack (None if absent)."""
+    """Stacks whose render differs from what is deployed: key -> deployed stack (None if
+    absent). On the local AWS, stacks it cannot hold are left out: they will be skipped."""
     from . import apply as applying
 
-    result = {}
-    for key, stack in ws.stacks.items():
-        deployed = aws.describe_stack(ws.region, stack["name"])
-        if applying.is_unchanged(ws, key, deployed):
-            continue
-        result[key] = deployed
-    return result
+    def differs(key: str):
+        if ws.local and applying.local_refusal(ws, key):
+            return key, None, False
+        deployed = aws.describe_stack(ws.region, ws.stacks[key]["name"])
+        return key, deployed, not applying.is_unchanged(ws, key, deployed)
+
+    with ThreadPoolExecutor(max_workers=len(ws.stacks)) as pool:
+        return {key: deployed for key, deployed, changed in pool.map(differs, ws.stacks) if changed}
 
 
-def run_check(ws: Workspace, log=lambda _: None) -> tuple[list[Finding], dict]:
+def run_check(ws: Workspace, log=lambda _: None, targets: dict | None = None) -> tuple[list[Finding], dict]:
     """All findings, and a report of what was looked at."""
-    targets = changed_stacks(ws)
+    targets = changed_stacks(ws) if targets is None else targets
     findings: list[Finding] = []
     report = {"stacks_checked": sorted(targets), "named_resources": []}
     if not targets:

@@ -15,7 +15,17 @@ import sys
 import threading
 
 os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
-from samcli.cli.main import cli  # noqa: E402  (the expensive import, done once)
+from samcli.cli.main import cli  # noqa: E402
+# The expensive part: sam imports its commands lazily, so load deploy (and the
+# packaging and translator code it pulls in) once here, before any fork.
+import samcli.commands.deploy.command  # noqa: E402,F401
+import samcli.commands.deploy.deploy_context  # noqa: E402,F401
+import samcli.lib.package.artifact_exporter  # noqa: E402,F401
+import samcli.lib.deploy.deployer  # noqa: E402,F401
+import boto3  # noqa: E402
+
+boto3.session.Session().client("cloudformation", region_name="us-east-1")  # loads botocore's service models
+boto3.session.Session().client("s3", region_name="us-east-1")
 
 _write_lock = threading.Lock()
 
