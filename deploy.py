@@ -103,9 +103,14 @@ def main(argv=None) -> int:
         print(text, file=out, flush=True)
 
     try:
-        environment.load(args.env)  # an unknown environment is refused before anything starts
+        environment.load(args.env)  # bad input is refused before anything starts or changes
         if args.region:
             naming.check_region(args.region)
+        for key in getattr(args, "only", None) or []:
+            if key not in naming.STACK_KEYS:
+                raise UserError(f"stack key {key!r}: unknown (known: {', '.join(naming.STACK_KEYS)})")
+        if args.keep and not args.local:
+            raise UserError("--keep: only with --local (it keeps the local AWS running)")
         with target(args, log):
             from tooling import commands
 
@@ -127,6 +132,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("deploy: interrupted; stacks already in progress go on in CloudFormation (see: deploy.py status)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `deploy.py status | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

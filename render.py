@@ -26,7 +26,7 @@ def caller_account_id(region: str) -> str:
     """The account of the standard credential chain (AWS_ENDPOINT_URL honoured)."""
     from tooling import aws  # boto3 is imported only when STS is needed
 
-    return aws.caller_identity(region)["Account"]
+    return aws.caller_identity(region, hint=", or pass --account-id")["Account"]
 
 
 def resolve_region(cli_region: str | None, env_name: str, env_dir: Path) -> str:

@@ -31,8 +31,8 @@ def run(*command: str) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--env", default="dev")
+    parser = argparse.ArgumentParser(prog="ci/local-deploy.sh", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default="dev", help="environment to render and deploy (default: dev)")
     parser.add_argument("--keep", action="store_true", help="leave the emulator running at the end and print how to reach it")
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -76,4 +76,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the emulator was stopped by main's finally
+        print("local-deploy: interrupted", file=sys.stderr)
+        sys.exit(130)

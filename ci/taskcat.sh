@@ -21,11 +21,17 @@ fi
 manifest=build/taskcat/manifest.json
 bucket=$(.venv/bin/python -c "import json;print(json.load(open('$manifest'))['physical_names']['buckets']['backend_artifacts'])")
 region=$(.venv/bin/python -c "import json;print(json.load(open('$manifest'))['region'])")
-for key in backend webhook; do
-  SAM_CLI_TELEMETRY=0 .tools/sam/bin/sam package --template-file "build/taskcat/stateless/$key.yaml" \
-    --s3-bucket "$bucket" --s3-prefix "taskcat/$key" --region "$region" \
-    --output-template-file "build/taskcat/stateless/$key.yaml"
-done
+# The SAM stacks' code goes into the storage stack's artifacts bucket; before storage is
+# deployed (the storage test alone) there is nothing to package into, nor any need to.
+if .venv/bin/python -c "import boto3,sys; boto3.client('s3', region_name='$region').head_bucket(Bucket='$bucket')" 2>/dev/null; then
+  for key in backend webhook; do
+    SAM_CLI_TELEMETRY=0 .tools/sam/bin/sam package --template-file "build/taskcat/stateless/$key.yaml" \
+      --s3-bucket "$bucket" --s3-prefix "taskcat/$key" --region "$region" \
+      --output-template-file "build/taskcat/stateless/$key.yaml"
+  done
+else
+  echo "taskcat: $bucket does not exist yet: backend and webhook not packaged (only the storage test can run)" >&2
+fi
 .venv/bin/python - "$manifest" > .taskcat_overrides.yml <<'PY'
 import json, sys
 manifest = json.load(open(sys.argv[1]))

@@ -67,6 +67,13 @@ def local_aws(tmp_path_factory):
     emulator.stop()
 
 
+def mark_stale(out: Path = ROOT / "build" / "local-dev") -> None:
+    """Make the local render older than its sources: the next deploy.py run renders afresh."""
+    manifest = out / "manifest.json"
+    if manifest.exists():
+        os.utime(manifest, (0, 0))
+
+
 def run_deploy(env: dict, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "deploy.py"), *args], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=timeout)

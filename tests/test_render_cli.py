@@ -208,3 +208,28 @@ def test_account_from_sts_without_credentials(previous, tmp_path):
     env = {"AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "HOME": str(tmp_path)}
     result = run_render("--env", "dev", "--out", str(previous), env=env)
     assert_refused(result, previous, "AWS credentials", "none found")
+
+
+def test_a_folder_holding_other_files_is_never_replaced(previous):
+    result = run_render("--env", "dev", "--account-id", ACCOUNT, "--out", str(previous))
+    assert_refused(result, previous, f"--out {previous}", "not a render")
+
+
+def test_a_file_is_never_replaced(tmp_path):
+    target = tmp_path / "README.md"
+    target.write_text("mine\n")
+    result = run_render("--env", "dev", "--account-id", ACCOUNT, "--out", str(target))
+    assert result.returncode == 2 and "is a file" in result.stderr
+    assert target.read_text() == "mine\n"
+
+
+def test_an_output_folder_that_cannot_be_created(tmp_path):
+    result = run_render("--env", "dev", "--account-id", ACCOUNT, "--out", "/proc/no-such/out")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "--out /proc/no-such/out" in result.stderr
+
+
+def test_an_environment_file_that_is_not_text(previous, env_dir):
+    (env_dir / "dev.toml").write_bytes(b"name = '\xff\xfe'\n")
+    result = run_render("--env", "dev", "--account-id", ACCOUNT, "--out", str(previous), "--environments-dir", str(env_dir))
+    assert_refused(result, previous, "dev.toml", "not UTF-8")

@@ -90,6 +90,8 @@ def _latest_event(region: str, name: str, since: dt.datetime) -> str:
     if not events:
         return ""
     event = events[0]
+    if event["LogicalResourceId"] == name:
+        return ""  # the stack's own line only repeats the status shown beside it
     reason = event.get("ResourceStatusReason") or ""
     return f"{event['LogicalResourceId']} {event['ResourceStatus']}{' (' + reason[:80] + ')' if reason else ''}"
 
@@ -188,18 +190,20 @@ def run_apply(ws: Workspace, only: list[str], progress: Progress, sam: SamRunner
     selected = set(only) if only else set(ws.stacks)
     for number, wave in enumerate(ws.manifest["waves"], start=1):
         blocked = changes.blocked(skipped, ws.depends_on)
+        progress.say(f"wave {number}/{len(ws.manifest['waves'])}: {', '.join(wave)}")
         todo = []
         for key in wave:
             if key not in selected:
                 outcomes[key] = Outcome(key, "not-selected")
             elif key in blocked:
-                outcomes[key] = Outcome(key, "blocked", detail=f"needs {blocked[key]}, which was skipped")
-                progress.say(f"  [{key}] skipped: needs {blocked[key]}, which was skipped")
+                own = local_refusal(ws, key) if ws.local else None
+                detail = f"needs {blocked[key]}, which was skipped" + (f"; and {own}" if own else "")
+                outcomes[key] = Outcome(key, "blocked", detail=detail)
+                progress.say(f"  [{key}] skipped: {detail}")
             else:
                 todo.append(key)
         if not todo:
             continue
-        progress.say(f"wave {number}/{len(ws.manifest['waves'])}: {', '.join(todo)}")
         with ThreadPoolExecutor(max_workers=len(todo)) as pool:
             results = list(pool.map(lambda k: deploy_stack(ws, k, progress, sam, changed), todo))
         for outcome in results:

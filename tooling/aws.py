@@ -32,11 +32,13 @@ def endpoint_description() -> str:
     return os.environ.get("AWS_ENDPOINT_URL") or "AWS"
 
 
-def caller_identity(region: str | None = None) -> dict:
+def caller_identity(region: str | None = None, hint: str = "") -> dict:
     try:
         return client("sts", region).get_caller_identity()
     except botocore.exceptions.NoCredentialsError:
-        raise UserError("AWS credentials: none found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --account-id)") from None
+        raise UserError(f"AWS credentials: none found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY{hint})") from None
+    except ValueError as exc:  # botocore refuses a malformed endpoint URL this way
+        raise UserError(f"AWS_ENDPOINT_URL {os.environ.get('AWS_ENDPOINT_URL', '')!r}: {exc}") from None
     except botocore.exceptions.NoRegionError:
         raise UserError("AWS region: none configured (set AWS_REGION or pass --region)") from None
     except botocore.exceptions.EndpointConnectionError:

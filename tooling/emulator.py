@@ -60,7 +60,9 @@ class Emulator:
         state_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         log = state_dir / f"ministack-{port}.log"
-        env = {**os.environ, "BIND_HOST": "127.0.0.1", "GATEWAY_PORT": str(port), "LOG_LEVEL": "WARNING"}
+        # TMPDIR: the emulator's scratch (Lambda code folders) stays in its state folder.
+        env = {**os.environ, "BIND_HOST": "127.0.0.1", "GATEWAY_PORT": str(port), "LOG_LEVEL": "WARNING",
+               "TMPDIR": str(state_dir)}
         command = [str(MINISTACK)]
         if lifetime_seconds:
             command = ["timeout", "--signal=TERM", str(lifetime_seconds), *command]

@@ -70,6 +70,10 @@ def load(name: str, directory: Path = ENVIRONMENTS_DIR) -> dict:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{_shown(path)}: malformed TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{_shown(path)}: malformed TOML: not UTF-8 text") from None
+    except OSError as exc:
+        raise UserError(f"{_shown(path)}: cannot be read: {exc.strerror}") from None
     validate(data, _shown(path))
     if data["name"] != name:
         raise UserError(f"{_shown(path)}: name = {data['name']!r} does not match the file name {name!r}")

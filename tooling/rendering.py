@@ -212,14 +212,39 @@ def render_environment(env_name: str, account_id: str, region: str, out_dir: Pat
     stack_policy = load_stack_policy(templates_dir)
     check_rendered(rendered, context, stack_policy, _shown(templates_dir / STACK_POLICY.name))
     manifest = build_manifest(rendered, context)
+    check_output_folder(out_dir.resolve())
     _write_atomically(out_dir, rendered, manifest, stack_policy)
     return manifest
 
 
+def check_output_folder(out_dir: Path) -> None:
+    """Only a missing folder, an empty one, or an earlier render may be replaced:
+    never a file, or a folder holding something else the user had."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: is a file, not a folder")
+    if not any(out_dir.iterdir()):
+        return
+    try:
+        previous = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None
+    if not isinstance(previous, dict) or previous.get("generated_by") != "render.py":
+        raise UserError(f"--out {out_dir}: holds files that are not a render (no {MANIFEST} from render.py); "
+                        f"choose an empty or new folder")
+
+
 def _write_atomically(out_dir: Path, rendered: list[Rendered], manifest: dict, stack_policy: dict) -> None:
     out_dir = out_dir.resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.rendering-", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out_dir}: cannot create its parent folder: {exc.strerror}") from None
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.rendering-", dir=out_dir.parent))
+    except OSError as exc:
+        raise UserError(f"--out {out_dir}: cannot write beside it: {exc.strerror}") from None
     staging.chmod(0o755)  # mkdtemp makes it private; the render is not secret
     try:
         for item in rendered:

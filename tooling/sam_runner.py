@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -30,7 +29,7 @@ class SamRunner:
         if hasattr(os, "fork") and self._process is None:
             self._process = subprocess.Popen([str(SAM_PYTHON), str(SERVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
-                                             env={**os.environ, "SAM_CLI_TELEMETRY": "0"}, start_new_session=True)
+                                             env={**os.environ, "SAM_CLI_TELEMETRY": "0"})
             self._ready = threading.Event()
             threading.Thread(target=self._read, daemon=True).start()
         return self
@@ -71,13 +70,13 @@ class SamRunner:
         if self._process is None or self._process.poll() is not None:
             return
         if not self._waiting:
-            os.killpg(self._process.pid, signal.SIGTERM)
+            self._process.terminate()
         else:
             self._process.stdin.close()
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.kill()
             self._process.wait(timeout=5)
 
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run_deploy
+from conftest import ROOT, mark_stale, run_deploy
 
 ENV = "dev"
 OUT = ROOT / "build" / f"local-{ENV}"
@@ -72,7 +72,7 @@ def test_bad_inputs_change_nothing(local_aws, boto):
     try:
         assert_bad_input(run_deploy(local_aws, "apply", "--env", ENV, "--local"), "rendered for account 111122223333", "000000000000")
     finally:
-        (OUT / "manifest.json").unlink()  # the next run renders afresh
+        mark_stale()  # the next run renders afresh
     assert boto("cloudformation").describe_stacks()["Stacks"] == []
 
 

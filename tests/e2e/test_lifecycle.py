@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, run_deploy
+from conftest import ROOT, mark_stale, run_deploy
 
 ENV = "dev"
 OUT = ROOT / "build" / f"local-{ENV}"
@@ -50,7 +50,7 @@ def variant(local_aws, tmp_path):
                                 capture_output=True, text=True, env=local_aws)
         assert result.returncode == 0, result.stderr
     yield render
-    (OUT / "manifest.json").unlink(missing_ok=True)
+    mark_stale()
 
 
 def edit_file(path, old, new):
@@ -125,7 +125,7 @@ def test_1_a_failed_stateless_create_leaves_storage_and_data_alone(local_aws, bo
     assert storage_owned(boto) == owned_before
     intact()
     # no new orphan: check of the real render finds nothing to block
-    (OUT / "manifest.json").unlink()
+    mark_stale()
     checked, report = deploy_json(local_aws, "check")
     assert checked.returncode == 0, checked.stderr
     assert report["findings"] == []
