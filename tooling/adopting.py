@@ -84,7 +84,7 @@ def run_adopt(ws: Workspace, log, as_json: bool) -> int:
         return 0
 
     stack = aws.describe_stack(ws.region, name)
-    if stack and stack["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
+    if stack and stack["StackStatus"] in changes.EMPTY_STATES:
         log(f"adopt: {name} is {stack['StackStatus']} (a failed create, holding nothing): deleting it first")
         aws.delete_stack(ws.region, name)
         aws.wait_deleted(ws.region, name)

@@ -124,7 +124,7 @@ def deploy_stack(ws: Workspace, key: str, progress: Progress, sam: SamRunner, ch
         return Outcome(key, "unchanged", before["StackStatus"], "template, code and parameters equal what is deployed")
     if before and changes.in_progress(before["StackStatus"]):
         return Outcome(key, "failed", before["StackStatus"], "another operation is in progress on this stack")
-    if before and before["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
+    if before and before["StackStatus"] in changes.EMPTY_STATES:
         # A stack whose first create failed holds nothing but can only be deleted.
         progress.say(f"  [{key}] {before['StackStatus']}: deleting the empty stack left by a failed create")
         aws.delete_stack(ws.region, name)

@@ -53,9 +53,6 @@ def caller_identity(region: str | None = None, hint: str = "") -> dict:
 # Every function takes the region; errors a user can act on become UserError,
 # anything else propagates (a bug or an outage, shown with its AWS message).
 
-TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
-
-
 def _code(exc: botocore.exceptions.ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 

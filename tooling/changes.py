@@ -11,11 +11,9 @@ from pathlib import Path
 from . import cfn_yaml
 
 OK_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
-FINAL_FAILED_STATES = {
-    "CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED",
-    "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "IMPORT_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_FAILED",
-    "UPDATE_FAILED",
-}
+# A stack whose first create failed (or never ran) holds nothing: it can only be
+# deleted, and is deleted before a new create.
+EMPTY_STATES = {"ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"}
 # Kept in the deployed template's top-level Metadata: reading it back costs one
 # GetTemplate, and unlike a stack tag it does not touch every resource when it changes.
 FINGERPRINT_KEY = "DeployFingerprint"

@@ -63,7 +63,7 @@ def plan_stack(ws: Workspace, key: str) -> dict:
     if ws.local and applying.local_refusal(ws, key):
         return {"key": key, "action": "skipped", "reason": applying.local_refusal(ws, key), "changes": []}
     stack = aws.describe_stack(ws.region, name)
-    if stack is None or stack["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
+    if stack is None or stack["StackStatus"] in changes.EMPTY_STATES:
         return {"key": key, "action": "create", "changes": []}
     if applying.is_unchanged(ws, key, stack):
         return {"key": key, "action": "unchanged", "changes": []}
