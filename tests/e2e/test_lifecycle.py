@@ -151,8 +151,13 @@ def test_1b_check_reports_a_name_collision_before_any_deploy(local_aws, boto):
         refused = run_deploy(local_aws, "apply", "--env", ENV, "--local")
         assert refused.returncode == 3 and "refused before any change" in refused.stdout
         assert "webhook" not in {s["StackName"].rsplit("-", 1)[-1] for s in cfn.describe_stacks()["Stacks"]}
+        # the override is explicit and said out loud (the emulator then adopts the log group; AWS would fail)
+        forced = run_deploy(local_aws, "apply", "--env", ENV, "--local", "--allow-orphans")
+        assert forced.returncode == 0, forced.stdout[-2000:]
+        assert f"OVERRIDDEN by --allow-orphans: [orphan] webhook: AWS::Logs::LogGroup {log_group}" in forced.stdout
     finally:
-        logs.delete_log_group(logGroupName=log_group)
+        if not any(s["StackName"] == names()["webhook"] for s in cfn.describe_stacks()["Stacks"]):
+            logs.delete_log_group(logGroupName=log_group)
     ensure_applied(local_aws)
 
 
