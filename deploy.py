@@ -62,19 +62,19 @@ def parse_args(argv):
 @contextmanager
 def target(args, log):
     """The AWS to talk to: real, an emulator at AWS_ENDPOINT_URL, or one started here."""
-    if not args.local or os.environ.get("AWS_ENDPOINT_URL"):
-        if args.local:
-            log(f"local AWS: using AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']}")
-            for key, value in emulator_credentials().items():
-                os.environ.setdefault(key, value)
+    if not args.local:
         yield None
         return
     from tooling import emulator
 
+    for key, value in emulator.LOCAL_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        log(f"local AWS: using AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']}")
+        yield None
+        return
     started = emulator.Emulator.start(ROOT / "build" / "local-aws")
     os.environ["AWS_ENDPOINT_URL"] = started.endpoint
-    for key, value in emulator_credentials().items():
-        os.environ.setdefault(key, value)
     log(f"local AWS: ministack started on {started.endpoint} (pid {started.pid})")
     try:
         yield started
@@ -87,12 +87,6 @@ def target(args, log):
         else:
             started.stop()
             log(f"local AWS: stopped (pid {started.pid})")
-
-
-def emulator_credentials() -> dict[str, str]:
-    from tooling.emulator import LOCAL_CREDENTIALS
-
-    return LOCAL_CREDENTIALS
 
 
 def main(argv=None) -> int:

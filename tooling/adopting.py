@@ -63,18 +63,9 @@ def run_adopt(ws: Workspace, log, as_json: bool) -> int:
 
     name = ws.stacks[naming.STORAGE]["name"]
     rendered = cfn_yaml.load(ws.template_text(naming.STORAGE))
-    owners = preflight.gather_owners(ws)
-    orphans, foreign = [], []
-    for resource in preflight.named_resources(naming.STORAGE, name, rendered, ws.account_id, ws.region):
-        if resource.type not in stateful.STATEFUL_TYPES:
-            continue
-        exists = aws.resource_exists(ws.region, ws.account_id, resource.type, resource.name)
-        owner = preflight.owner_of(resource.name, owners) if exists else None
-        state = preflight.classify(name, exists, owner)
-        if state == "orphan":
-            orphans.append(resource)
-        elif state == "other-stack":
-            foreign.append((resource, owner))
+    surveyed = [s for s in preflight.survey(ws, [naming.STORAGE]) if s.resource.type in stateful.STATEFUL_TYPES]
+    orphans = [s.resource for s in surveyed if s.state == "orphan"]
+    foreign = [(s.resource, s.owner) for s in surveyed if s.state == "other-stack"]
     for resource, owner in foreign:
         log(f"adopt: left alone {resource.type} {resource.name}: owned by stack {owner}")
     if not orphans:

@@ -118,7 +118,7 @@ def plan(ws: Workspace, args, log) -> int:
 # --- apply -----------------------------------------------------------------------
 
 def apply(ws: Workspace, args, log) -> int:
-    only = ws.check_keys(args.only)
+    only = list(args.only or [])  # keys validated by deploy.py before anything started
     for key in only:  # what the selected stacks import must already be deployed
         for dep in ws.stacks[key]["depends_on"]:
             if dep in only:

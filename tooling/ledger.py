@@ -80,13 +80,11 @@ def after_failure(ws: Workspace, key: str, since=None) -> list[dict]:
                 "stack": key, "logical_id": event["LogicalResourceId"], "physical_id": event["PhysicalResourceId"],
                 "type": event.get("ResourceType", ""), "deletion_policy": "DELETE_SKIPPED",
                 **commands_for(ws, key, event.get("ResourceType", ""), event["PhysicalResourceId"])}
-    owners = preflight.gather_owners(ws)
-    template = cfn_yaml.load(ws.template_text(key))
-    for resource in preflight.named_resources(key, name, template, ws.account_id, ws.region):
-        if resource.name in entries:
+    for item in preflight.survey(ws, [key]):
+        resource = item.resource
+        if resource.name in entries or item.state != "orphan":
             continue
-        if aws.resource_exists(ws.region, ws.account_id, resource.type, resource.name) and preflight.owner_of(resource.name, owners) is None:
-            entries[resource.name] = {
-                "stack": key, "logical_id": resource.logical_id, "physical_id": resource.name, "type": resource.type,
-                "deletion_policy": "exists, no owner", **commands_for(ws, key, resource.type, resource.name)}
+        entries[resource.name] = {
+            "stack": key, "logical_id": resource.logical_id, "physical_id": resource.name, "type": resource.type,
+            "deletion_policy": "exists, no owner", **commands_for(ws, key, resource.type, resource.name)}
     return list(entries.values())

@@ -4,9 +4,9 @@ the storage stack's backend artifacts bucket (the same place `sam deploy` uses).
 from __future__ import annotations
 
 import subprocess
-import tomllib
 
 from . import apply as applying
+from . import samconfig
 from .errors import UserError
 from .sam_runner import SAM
 from .workspace import ROOT, Workspace
@@ -16,7 +16,7 @@ def deployable_template(ws: Workspace, key: str) -> str:
     copy = applying.deploy_copy(ws, key)
     if not ws.stacks[key].get("sam"):
         return copy.read_text()
-    config = tomllib.loads((ws.out_dir / ws.manifest["samconfig"]).read_text())[key]["deploy"]["parameters"]
+    config = samconfig.deploy_parameters(ws.manifest, ws.stacks[key], ws.out_dir)
     packaged = ws.out_dir / "packaged" / f"{key}.yaml"
     packaged.parent.mkdir(parents=True, exist_ok=True)
     command = [str(SAM), "package", "--template-file", str(copy), "--s3-bucket", config["s3_bucket"],

@@ -208,6 +208,27 @@ def changed_stacks(ws: Workspace) -> dict[str, dict | None]:
         return {key: deployed for key, deployed, changed in pool.map(differs, ws.stacks) if changed}
 
 
+@dataclass
+class Surveyed:
+    resource: NamedResource
+    state: str  # see classify()
+    owner: str | None
+
+
+def survey(ws: Workspace, keys, owners: dict[str, str] | None = None) -> list[Surveyed]:
+    """Every resource the renders of `keys` name literally, looked up and classified."""
+    owners = gather_owners(ws) if owners is None else owners
+    resources = [r for key in sorted(keys)
+                 for r in named_resources(key, ws.stacks[key]["name"], cfn_yaml.load(ws.template_text(key)), ws.account_id, ws.region)]
+    with ThreadPoolExecutor(max_workers=8) as pool:  # one lookup per resource: I/O, so in parallel
+        existence = list(pool.map(lambda r: aws.resource_exists(ws.region, ws.account_id, r.type, r.name), resources))
+    result = []
+    for resource, exists in zip(resources, existence):
+        owner = owner_of(resource.name, owners) if exists else None
+        result.append(Surveyed(resource, classify(ws.stacks[resource.stack]["name"], exists, owner), owner))
+    return result
+
+
 def run_check(ws: Workspace, log=lambda _: None, targets: dict | None = None) -> tuple[list[Finding], dict]:
     """All findings, and a report of what was looked at."""
     targets = changed_stacks(ws) if targets is None else targets
@@ -217,16 +238,9 @@ def run_check(ws: Workspace, log=lambda _: None, targets: dict | None = None) ->
         return findings, report
 
     log(f"check: {len(targets)} stack(s) differ from what is deployed: {', '.join(sorted(targets))}")
-    owners = gather_owners(ws)
-    resources = [r for key in sorted(targets)
-                 for r in named_resources(key, ws.stacks[key]["name"], cfn_yaml.load(ws.template_text(key)), ws.account_id, ws.region)]
-    with ThreadPoolExecutor(max_workers=8) as pool:  # one lookup per resource: I/O, so in parallel
-        existence = list(pool.map(lambda r: aws.resource_exists(ws.region, ws.account_id, r.type, r.name), resources))
-    for resource, exists in zip(resources, existence):
-        owner = owner_of(resource.name, owners) if exists else None
-        state = classify(ws.stacks[resource.stack]["name"], exists, owner)
-        report["named_resources"].append({**asdict(resource), "state": state, "owner": owner})
-        finding = resource_findings(ws, resource, state, owner)
+    for item in survey(ws, targets):
+        report["named_resources"].append({**asdict(item.resource), "state": item.state, "owner": item.owner})
+        finding = resource_findings(ws, item.resource, item.state, item.owner)
         if finding:
             findings.append(finding)
 

@@ -39,11 +39,6 @@ class Workspace:
     def stack_policy(self) -> dict:
         return json.loads((self.out_dir / self.manifest["stack_policy"]).read_text())
 
-    def check_keys(self, keys: list[str] | None) -> list[str]:
-        for key in keys or []:
-            if key not in self.stacks:
-                raise UserError(f"stack key {key!r}: unknown (known: {', '.join(naming.STACK_KEYS)})")
-        return list(keys or [])
 
 
 def out_dir_for(env: str, local: bool) -> Path:
