@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from tooling import environment, naming, rendering, samconfig
+from tooling.render import environment, naming, rendering, samconfig
 from tooling.errors import UserError
 
 ROOT = Path(__file__).resolve().parent
@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent
 
 def caller_account_id(region: str) -> str:
     """The account of the standard credential chain (AWS_ENDPOINT_URL honoured)."""
-    from tooling import aws  # boto3 is imported only when STS is needed
+    from tooling.aws import session  # boto3 is imported only when STS is needed
 
-    return aws.caller_identity(region, hint=", or pass --account-id")["Account"]
+    return session.caller_identity(region, hint=", or pass --account-id")["Account"]
 
 
 def resolve_region(cli_region: str | None, env_name: str, env_dir: Path) -> str:

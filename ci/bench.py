@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tooling.emulator import Emulator  # noqa: E402
+from tooling.aws.emulator import Emulator  # noqa: E402
 
 PY = sys.executable
 SAM = str(ROOT / ".tools" / "sam" / "bin" / "sam")
@@ -59,7 +59,7 @@ def render_for(account: str, env: dict) -> None:
 
 
 def main() -> int:
-    from tooling import rendering
+    from tooling.render import rendering
 
     samples = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tooling.emulator import LOCAL_CREDENTIALS, Emulator  # noqa: E402
+from tooling.aws.emulator import LOCAL_CREDENTIALS, Emulator  # noqa: E402
 from tooling.errors import UserError  # noqa: E402
 
 LIFETIME_SECONDS = 3600  # a forgotten --keep emulator still ends by itself
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         step(f"render {args.env} for the local account")
         if run(python, "render.py", "--env", args.env, "--account-id", "000000000000", "--out", f"build/local-{args.env}"):
             return 2
-        step(f"apply every stack the local AWS can hold")
+        step("apply every stack the local AWS can hold")
         applied = run(python, "deploy.py", "apply", "--env", args.env, "--local")
         if applied:
             return applied

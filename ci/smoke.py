@@ -29,7 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tooling import aws, environment, workspace  # noqa: E402
+from tooling.aws import cloudformation, session  # noqa: E402
+from tooling.deploy import workspace  # noqa: E402
+from tooling.render import environment  # noqa: E402
 from tooling.errors import UserError  # noqa: E402
 
 
@@ -108,18 +110,18 @@ def main(argv=None) -> int:
         env = environment.load(args.env)
         outputs = {}
         for key in ("backend", "webhook"):
-            stack = aws.describe_stack(ws.region, ws.stacks[key]["name"])
+            stack = cloudformation.describe_stack(ws.region, ws.stacks[key]["name"])
             if stack is None:
                 raise UserError(f"stack {key}: not deployed")
             outputs.update({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
     except UserError as exc:
         print(f"smoke: {exc}", file=sys.stderr)
         return exc.status
-    s3 = aws.client("s3", ws.region)
+    s3 = session.client("s3", ws.region)
     media = ws.manifest["physical_names"]["buckets"]["media"]
     smoke = Smoke()
     backend(smoke, outputs, lambda key: s3.get_object(Bucket=media, Key=key)["Body"].read())
-    ssm = aws.client("ssm", ws.region)
+    ssm = session.client("ssm", ws.region)
     names = {"verify_token": env["webhook"]["verify_token_parameter"], "app_secret": env["webhook"]["app_secret_parameter"]}
     if args.seed_secrets:
         for label, name in names.items():

@@ -26,7 +26,7 @@ def run_render(*args: str, env: dict | None = None) -> subprocess.CompletedProce
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory):
     """dev and prod rendered once for the session: env -> (out dir, manifest)."""
-    from tooling import rendering
+    from tooling.render import rendering
 
     result = {}
     for env, region in (("dev", "us-east-1"), ("prod", "eu-west-1")):
@@ -36,7 +36,7 @@ def rendered(tmp_path_factory):
 
 
 def load_template(out: Path, manifest: dict, key: str) -> dict:
-    from tooling import cfn_yaml
+    from tooling.render import cfn_yaml
 
     stack = next(s for s in manifest["stacks"] if s["key"] == key)
     return cfn_yaml.load((out / stack["template"]).read_text())
@@ -56,7 +56,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def local_aws(tmp_path_factory):
-    from tooling.emulator import Emulator
+    from tooling.aws.emulator import Emulator
 
     emulator = Emulator.start(tmp_path_factory.mktemp("local-aws"), lifetime_seconds=LIFETIME_SECONDS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from conftest import ACCOUNT, ROOT
-from tooling import cfn_yaml, environment, rendering
+from tooling.render import cfn_yaml, environment, rendering
 
 OWN_KEYS = ("frontend", "backend-pipeline", "frontend-pipeline", "operations")
 

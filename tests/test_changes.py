@@ -79,7 +79,7 @@ def test_fingerprint_covers_template_and_packaged_code(tmp_path):
 
 
 def test_fingerprint_goes_into_the_top_level_metadata():
-    from tooling import cfn_yaml
+    from tooling.render import cfn_yaml
 
     text = "# header\nAWSTemplateFormatVersion: '2010-09-09'\nMetadata:\n  StackRole: stateless\nResources:\n  T:\n    Type: AWS::SNS::Topic\n"
     stamped = cfn_yaml.load(changes.with_fingerprint(text, "abc123"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 
 from conftest import ACCOUNT, load_template
-from tooling import naming, stateful
-from tooling.graph import _walk
+from tooling.render import naming, stateful
+from tooling.render.graph import _walk
 
 ENVS = ("dev", "prod")
 

@@ -1,7 +1,7 @@
 """The export/import graph and the waves, as pure functions."""
 import pytest
 
-from tooling import graph
+from tooling.render import graph
 from tooling.errors import UserError
 
 

@@ -102,7 +102,7 @@ def test_rendered_templates_pass_the_project_rules(findings):
 
 
 def test_rules_and_renderer_read_one_stateful_list():
-    from tooling import stateful
+    from tooling.render import stateful
 
     assert shared.TYPES_FILE == stateful.TYPES_FILE
     assert shared.STATEFUL_TYPES == stateful.STATEFUL_TYPES

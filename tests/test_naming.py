@@ -1,7 +1,7 @@
 """Physical names and their checks."""
 import pytest
 
-from tooling import naming
+from tooling.render import naming
 from tooling.errors import UserError
 
 
@@ -46,3 +46,13 @@ def test_stack_names():
     assert naming.stack_names("ai-social-media-dev")["backend-pipeline"] == "ai-social-media-dev-backend-pipeline"
     with pytest.raises(UserError, match="stack name"):
         naming.stack_names("1bad_prefix")
+
+
+def test_the_region_list_knows_every_region_botocore_knows():
+    """render keeps its own list (it imports no AWS SDK); botocore is the reference."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    known = {r for p in session.get_available_partitions() for r in session.get_available_regions("cloudformation", p)}
+    missing = sorted(known - naming.known_regions())
+    assert not missing, f"add to tooling/render/regions.py: {missing}"

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from conftest import ROOT, load_template
-from tooling import environment
-from tooling.graph import _walk
+from tooling.render import environment
+from tooling.render.graph import _walk
 
 ENVS = ("dev", "prod")
 BACKEND_FUNCTIONS = {

@@ -8,7 +8,7 @@ import pytest
 from conftest import load_template
 from stateless_support import (env_dir_with, iam_problems, is_import, is_under_import, literal_physical_names, load, props,
                                render, resources_of, skips)
-from tooling import environment
+from tooling.render import environment
 
 ENVS = ("dev", "prod")
 DISTRIBUTION_ARN = {"Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}"}

@@ -8,7 +8,7 @@ import yaml
 from conftest import load_template
 from stateless_support import (as_list, env_dir_with, iam_problems, is_import, is_under_import, literal_physical_names, load,
                                policy_statements, props, render, repo_file, resources_of)
-from tooling import environment
+from tooling.render import environment
 
 ENVS = ("dev", "prod")
 KEYS = ("backend-pipeline", "frontend-pipeline")

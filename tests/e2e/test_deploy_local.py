@@ -5,7 +5,6 @@ in file order; each states what it relies on."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from tooling.emulator import Emulator, answers
+from tooling.aws.emulator import Emulator, answers
 
 
 def test_start_answers_on_loopback_and_stop_ends_the_process_group(tmp_path):

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from conftest import ROOT, run_deploy
-from tooling.emulator import Emulator, answers, free_port
+from tooling.aws.emulator import Emulator, answers, free_port
 
 MICROBURST = ROOT / ".tools" / "microburst" / "bin" / "microburst"
 RULES = """

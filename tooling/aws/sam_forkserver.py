@@ -16,9 +16,10 @@ import threading
 
 os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
 from samcli.cli.main import cli  # noqa: E402
-# The expensive part: sam imports its commands lazily, so load deploy (and the
+# The expensive part: sam imports its commands lazily, so load package and deploy (and the
 # packaging and translator code it pulls in) once here, before any fork.
 import samcli.commands.deploy.command  # noqa: E402,F401
+import samcli.commands.package.command  # noqa: E402,F401
 import samcli.commands.deploy.deploy_context  # noqa: E402,F401
 import samcli.lib.package.artifact_exporter  # noqa: E402,F401
 import samcli.lib.deploy.deployer  # noqa: E402,F401

@@ -17,9 +17,9 @@ import jinja2
 import yaml
 
 from . import cfn_yaml, environment, graph, naming, samconfig, stateful
-from .errors import UserError
+from ..errors import UserError
 
-ROOT = Path(__file__).resolve().parent.parent
+from ..paths import ROOT
 TEMPLATES_DIR = ROOT / "templates"
 STACK_POLICY = TEMPLATES_DIR / "storage-stack-policy.json"
 MANIFEST = "manifest.json"

@@ -4,9 +4,10 @@ read one and the same list."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-TYPES_FILE = Path(__file__).resolve().parent.parent / "lint" / "stateful-types.json"
+from ..paths import ROOT
+
+TYPES_FILE = ROOT / "lint" / "stateful-types.json"
 STATEFUL_TYPES = frozenset(json.loads(TYPES_FILE.read_text())["types"])
 
 

@@ -1,12 +1,11 @@
 """Physical names, stack names and the checks on them. Pure functions."""
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 import string
 
-from .errors import UserError
+from ..errors import UserError
 
 APP = "ai-social-media"
 
@@ -44,16 +43,12 @@ def check_account_id(account_id: str) -> str:
     return account_id
 
 
-@functools.lru_cache(maxsize=1)
 def known_regions() -> frozenset[str]:
-    """Every region botocore knows, in every partition (read offline from its data)."""
-    import botocore.session
+    """Every region botocore knows, in every partition: a list kept in the render
+    layer, which imports no AWS SDK (tests/test_naming.py checks it against botocore)."""
+    from .regions import REGIONS
 
-    session = botocore.session.get_session()
-    regions: set[str] = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("cloudformation", partition))
-    return frozenset(regions)
+    return REGIONS
 
 
 def check_region(region: str) -> str:

@@ -7,14 +7,25 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from ..paths import ROOT
+from .session import retry_environment
+
 SAM = ROOT / ".tools" / "sam" / "bin" / "sam"
 SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
 SERVER = Path(__file__).resolve().parent / "sam_forkserver.py"
+
+
+def sam_environment() -> dict[str, str]:
+    """The environment sam runs in: ours, with telemetry off, event polling as
+    deploy.py polls, and the same retry settings as deploy.py's own clients."""
+    env = dict(os.environ)
+    env.setdefault("SAM_CLI_TELEMETRY", "0")
+    env.setdefault("SAM_CLI_POLL_DELAY", "1" if env.get("AWS_ENDPOINT_URL") else "5")
+    env.update(retry_environment())
+    return env
 
 
 class SamRunner:
@@ -64,6 +75,12 @@ class SamRunner:
             self._process.stdin.write(json.dumps({"id": request_id, "args": args, "cwd": str(cwd), "env": env, "log": str(log)}) + "\n")
             self._process.stdin.flush()
         return _Forked(slot)
+
+    def run(self, args: list[str], log: Path, timeout: float = 900) -> int:
+        """Run `sam <args>` to the end (output in `log`); its exit status (None -> 124 on timeout)."""
+        handle = self.start_run(args, log, sam_environment())
+        code = handle.wait(timeout)
+        return 124 if code is None else code
 
     def stop(self) -> None:
         """End the server: at once if it was never used, else after its last child (all waited for)."""

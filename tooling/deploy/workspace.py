@@ -2,15 +2,16 @@
 caller's account, and a current render (manifest.json) of that environment."""
 from __future__ import annotations
 
+import functools
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import aws, environment, naming, rendering
-from .errors import UserError
-
-ROOT = Path(__file__).resolve().parent.parent
+from ..aws import session
+from ..errors import UserError
+from ..paths import ROOT
+from ..render import cfn_yaml, environment, naming, rendering
 
 
 @dataclass
@@ -21,12 +22,14 @@ class Workspace:
     out_dir: Path
     manifest: dict
     local: bool
+    _texts: dict = field(default_factory=dict, repr=False)
+    _parsed: dict = field(default_factory=dict, repr=False)
 
-    @property
+    @functools.cached_property
     def stacks(self) -> dict[str, dict]:
         return {stack["key"]: stack for stack in self.manifest["stacks"]}
 
-    @property
+    @functools.cached_property
     def depends_on(self) -> dict[str, list[str]]:
         return {stack["key"]: stack["depends_on"] for stack in self.manifest["stacks"]}
 
@@ -34,7 +37,21 @@ class Workspace:
         return self.out_dir / self.stacks[key]["template"]
 
     def template_text(self, key: str) -> str:
-        return self.template_path(key).read_text(encoding="utf-8")
+        """The rendered template, read once per command."""
+        if key not in self._texts:
+            self._texts[key] = self.template_path(key).read_text(encoding="utf-8")
+        return self._texts[key]
+
+    def template(self, key: str) -> dict:
+        """The rendered template, parsed once per command: pass this along, never re-parse."""
+        if key not in self._parsed:
+            self._parsed[key] = cfn_yaml.load(self.template_text(key))
+        return self._parsed[key]
+
+    @property
+    def local_flag(self) -> str:
+        """What to add to a printed command so that it targets the same AWS."""
+        return " --local" if self.local else ""
 
     def stack_policy(self) -> dict:
         return json.loads((self.out_dir / self.manifest["stack_policy"]).read_text())
@@ -59,7 +76,7 @@ def open_workspace(env: str, local: bool, region: str | None = None, log=print) 
     environment.load(env)  # unknown / malformed environment: status 2 here
     region = naming.check_region(region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
                                  or environment.load(env)["region"])
-    account_id = aws.caller_identity(region)["Account"]
+    account_id = session.caller_identity(region)["Account"]
     out_dir = out_dir_for(env, local)
     if is_stale(out_dir, env):
         log(f"render: {env} for {account_id}/{region} -> {out_dir.relative_to(ROOT)} (missing or older than its sources)")

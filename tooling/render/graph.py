@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import UserError
+from ..errors import UserError
 
 _SUB_VAR = re.compile(r"\$\{([^}!]+)\}")
 

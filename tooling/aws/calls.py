@@ -14,7 +14,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from .errors import UserError
+from ..errors import UserError
 
 RETRY_CONFIG = botocore.config.Config(
     retries={"mode": "standard", "max_attempts": int(os.environ.get("DEPLOY_MAX_ATTEMPTS", "8"))},

@@ -15,9 +15,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
-ROOT = Path(__file__).resolve().parent.parent
+from ..paths import ROOT
 MINISTACK = ROOT / ".tools" / "ministack" / "bin" / "ministack"
 # The emulator takes a 12-digit access key id as the account id; "test" gives 000000000000.
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}

@@ -1,32 +1,9 @@
-"""Pure functions over what CloudFormation reports: change sets, events, states.
+"""Pure functions over what CloudFormation reports: change sets and events.
 
 Kept apart from the AWS calls so they are tested on recorded shapes, no AWS."""
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
-from pathlib import Path
-
-from . import cfn_yaml
-
-OK_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
-# A stack whose first create failed (or never ran) holds nothing: it can only be
-# deleted, and is deleted before a new create.
-EMPTY_STATES = {"ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"}
-# Kept in the deployed template's top-level Metadata: reading it back costs one
-# GetTemplate, and unlike a stack tag it does not touch every resource when it changes.
-FINGERPRINT_KEY = "DeployFingerprint"
-
-
-def succeeded(status: str | None) -> bool:
-    """Only a *_COMPLETE that is not a rollback counts: ROLLBACK_* is never success."""
-    return status in OK_STATES
-
-
-def in_progress(status: str | None) -> bool:
-    return bool(status) and status.endswith("_IN_PROGRESS")
-
 
 @dataclass(frozen=True)
 class Change:
@@ -106,32 +83,6 @@ def first_failure(events: list[dict], since=None) -> dict | None:
     return None
 
 
-def code_dirs(template_text: str, template_dir: Path) -> list[Path]:
-    """Local code folders a SAM template packages (CodeUri / ContentUri)."""
-    template = cfn_yaml.load(template_text)
-    found = set()
-    for resource in (template.get("Resources") or {}).values():
-        props = (resource or {}).get("Properties") or {}
-        for key in ("CodeUri", "ContentUri"):
-            value = props.get(key)
-            if isinstance(value, str) and not value.startswith("s3://"):
-                found.add((template_dir / value).resolve())
-    return sorted(found)
-
-
-def fingerprint(template_text: str, template_dir: Path, extra: str = "") -> str:
-    """A digest of everything a deploy of this stack sends: the template, the code it
-    packages and `extra` (tags, parameters). Equal digest = nothing to deploy."""
-    digest = hashlib.sha256()
-    digest.update(template_text.encode())
-    digest.update(extra.encode())
-    for folder in code_dirs(template_text, template_dir):
-        for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            digest.update(str(path.relative_to(folder)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:32]
-
-
 def blocked(skipped: set[str], depends_on: dict[str, list[str]]) -> dict[str, str]:
     """Stacks that cannot deploy because a stack they need was skipped: key -> the skipped one."""
     result: dict[str, str] = {}
@@ -147,17 +98,3 @@ def blocked(skipped: set[str], depends_on: dict[str, list[str]]) -> dict[str, st
                     changed = True
                     break
     return result
-
-
-def with_fingerprint(template_text: str, digest: str) -> str:
-    """The template with `Metadata: DeployFingerprint: <digest>` added at the top level."""
-    line = f"  {FINGERPRINT_KEY}: {digest}\n"
-    match = re.search(r"^Metadata:[ \t]*\n", template_text, flags=re.MULTILINE)
-    if match:
-        return template_text[:match.end()] + line + template_text[match.end():]
-    return template_text.rstrip("\n") + "\nMetadata:\n" + line
-
-
-def fingerprint_of(template: dict) -> str | None:
-    metadata = template.get("Metadata")
-    return str(metadata.get(FINGERPRINT_KEY)) if isinstance(metadata, dict) and metadata.get(FINGERPRINT_KEY) else None

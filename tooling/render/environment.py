@@ -8,9 +8,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
-ROOT = Path(__file__).resolve().parent.parent
+from ..paths import ROOT
 ENVIRONMENTS_DIR = ROOT / "environments"
 
 # dotted key -> expected type. Every key is required; use "" / [] / false to turn

@@ -1,0 +1,371 @@
+"""deploy.py's command line: the arguments, one function per subcommand, the exit
+status. The work is done in tooling.deploy; this module only wires and prints.
+
+Exit status: 0 done, 1 a deploy failed (or AWS failed), 2 bad input (nothing
+changed), 3 a blocking finding (nothing changed)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from contextlib import contextmanager
+
+from .errors import UserError
+from .paths import ROOT
+from .render import environment, naming
+
+OVERRIDE_FLAGS = {
+    "--allow-orphans": "take over resources that exist but no stack owns into the stack that declares them "
+                       "(CloudFormation's ImportExistingResources); the finding names each one",
+    "--allow-unknown": "go on where check could not establish something (a lookup that failed, a type it cannot look up)",
+}
+EXIT = "Exit status: 0 done, 1 a deploy failed, 2 bad input (nothing changed), 3 a blocking finding (nothing changed)."
+
+
+def parse_args(argv):
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env", required=True, help=f"environment (known: {', '.join(environment.available())})")
+    common.add_argument("--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, then the environment file)")
+    common.add_argument("--local", action="store_true",
+                        help="target the embedded local AWS: AWS_ENDPOINT_URL if set, else start ministack on a free loopback port")
+    common.add_argument("--keep", action="store_true", help="with --local: leave a started emulator running and print how to reach it")
+    common.add_argument("--json", action="store_true", help="print the result as JSON on stdout (progress goes to stderr)")
+
+    parser = argparse.ArgumentParser(prog="deploy.py", description="Deploy the rendered stacks of one environment, safely and in order.",
+                                     epilog=EXIT)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("plan", parents=[common], epilog=EXIT,
+                        help="the waves, and what each stack's deploy would change (change sets, read and deleted, never executed)")
+    apply = commands.add_parser("apply", parents=[common], epilog=EXIT,
+                                help="check, then deploy wave by wave through inspected change sets; protect the storage stack")
+    apply.add_argument("--only", nargs="+", metavar="KEY", help=f"deploy (and check) only these stacks ({', '.join(naming.STACK_KEYS)})")
+    for flag, what in OVERRIDE_FLAGS.items():
+        apply.add_argument(flag, action="store_true", help=f"override check: {what}")
+    commands.add_parser("check", parents=[common], epilog=EXIT,
+                        help="before anything changes: stack states, name collisions, exports in use, stateful replacements, "
+                             "change sets CloudFormation refuses (exit 3 if any blocks)")
+    commands.add_parser("adopt", parents=[common], epilog=EXIT,
+                        help="import orphaned storage resources (buckets, table) into the storage stack, data kept")
+    commands.add_parser("status", parents=[common], epilog=EXIT, help="a table of the stacks: state, protection, last update, outputs")
+    destroy = commands.add_parser("destroy", parents=[common], epilog=EXIT,
+                                  help="delete the stateless stacks in reverse wave order (never empties a bucket)")
+    destroy.add_argument("--include-storage", action="store_true",
+                         help="also delete the storage stack, only if you already turned its termination protection off; its resources are retained")
+    return parser.parse_args(argv)
+
+
+@contextmanager
+def target(args, log):
+    """The AWS to talk to: real, an emulator at AWS_ENDPOINT_URL, or one started here."""
+    if not args.local:
+        yield None
+        return
+    from .aws import emulator
+
+    for key, value in emulator.LOCAL_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        log(f"local AWS: using AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']}")
+        yield None
+        return
+    started = emulator.Emulator.start(ROOT / "build" / "local-aws")
+    os.environ["AWS_ENDPOINT_URL"] = started.endpoint
+    log(f"local AWS: ministack started on {started.endpoint} (pid {started.pid})")
+    try:
+        yield started
+    finally:
+        if args.keep:
+            (ROOT / "build" / "local-aws" / "ministack.pid").write_text(f"{started.pid}\n")
+            log(f"local AWS: left running (--keep). Reach it with:\n"
+                f"  export AWS_ENDPOINT_URL={started.endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION={os.environ.get('AWS_REGION', 'us-east-1')}\n"
+                f"  stop it with: kill -TERM -{started.pid}")
+        else:
+            started.stop()
+            log(f"local AWS: stopped (pid {started.pid})")
+
+
+def emit_json(data) -> None:
+    print(json.dumps(data, indent=2, default=str), file=sys.stdout, flush=True)
+
+
+def waves_line(ws) -> str:
+    return " -> ".join("[" + ", ".join(wave) + "]" for wave in ws.manifest["waves"])
+
+
+# --- plan ----------------------------------------------------------------------------------
+
+def plan(ws, args, log) -> int:
+    from .aws.sam_runner import SamRunner
+    from .deploy import check, replacement, states
+
+    log(f"plan: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}")
+    sam = SamRunner().start()
+    try:
+        report = check.run_check(ws, list(ws.stacks), change_sets=True, sam=sam)
+    finally:
+        sam.stop()
+    result = {"env": ws.env, "account_id": ws.account_id, "region": ws.region, "waves": ws.manifest["waves"], "stacks": [],
+              "findings": [f.as_json() for f in report.findings], "notes": report.notes}
+    for number, wave in enumerate(ws.manifest["waves"], start=1):
+        log(f"wave {number}:")
+        for key in wave:
+            facts = report.facts[key]
+            entry = {"key": key, "state": facts.state.status, "changes": [], "follows": []}
+            inspection = report.inspections.get(key)
+            if facts.refused_locally:
+                entry.update(action="skipped", reason=facts.refused_locally)
+            elif facts.state.action in (states.BUSY, states.RECOVER, states.UNKNOWN):
+                entry.update(action="blocked", reason=f"{facts.state.status}: see the findings")
+            elif facts.state.action in (states.ABSENT, states.REPLACE):
+                entry.update(action="create")
+            elif not facts.changed or (inspection and inspection.outcome == "no-changes"):
+                entry.update(action="unchanged")
+            elif inspection is None or inspection.outcome != "ready":
+                entry.update(action="update", reason=f"change set {inspection.outcome}: {inspection.reason}" if inspection else "")
+            else:
+                deployed, rendered = facts.deployed_template.get("Resources") or {}, ws.template(key).get("Resources") or {}
+                for change in inspection.summary:
+                    label = change.label
+                    before, after = deployed.get(change.logical_id), rendered.get(change.logical_id)
+                    if change.action == "Modify" and before and after and before.get("Type") == change.resource_type:
+                        label = replacement.verdict(change.resource_type, before, after).label  # the schema decides
+                    row = {"action": label, "logical_id": change.logical_id, "type": change.resource_type}
+                    if change.direct:
+                        entry["changes"].append({**row, "causes": list(change.causes)})
+                    else:
+                        entry["follows"].append({**row, "caused_by": list(change.caused_by)})
+                counts: dict[str, int] = {}
+                for change in entry["changes"]:
+                    counts[change["action"]] = counts.get(change["action"], 0) + 1
+                entry.update(action="update" if inspection.summary else "unchanged", counts=counts, schema_notes=inspection.notes)
+            result["stacks"].append(entry)
+            if entry["action"] == "update" and entry.get("counts") is not None:
+                log(f"  {key}: update ({', '.join(f'{n} {label}' for label, n in sorted(entry['counts'].items()))})")
+                for change in entry["changes"]:
+                    log(f"      {change['action']:<9} {change['logical_id']} [{change['type']}]")
+                if entry["follows"]:
+                    log(f"      and {len(entry['follows'])} resource(s) re-evaluated because they reference a changed one: "
+                        f"{', '.join(c['logical_id'] for c in entry['follows'])}")
+                for note in entry.get("schema_notes", []):
+                    log(f"      note: {note['text']}")
+            else:
+                log(f"  {key}: {entry['action']}{': ' + entry['reason'] if entry.get('reason') else ''}")
+    blocking = [f for f in report.findings if f.blocking]
+    if blocking:
+        log(f"plan: apply would refuse: {len(blocking)} blocking finding(s) (see: deploy.py check --env {ws.env}{ws.local_flag})")
+    if args.json:
+        emit_json(result)
+    return 0
+
+
+# --- check ---------------------------------------------------------------------------------
+
+def check_command(ws, args, log) -> int:
+    from .aws.sam_runner import SamRunner
+    from .deploy import check
+
+    log(f"check: {ws.env} in {ws.account_id}/{ws.region}")
+    sam = SamRunner()
+    try:
+        report = check.run_check(ws, list(ws.stacks), log, change_sets=True, sam=sam)
+    finally:
+        sam.stop()
+    blocking = [f for f in report.findings if f.blocking]
+    check.print_findings(report.findings, log, report.notes)
+    if args.json:
+        emit_json({"env": ws.env, "ok": not blocking, "findings": [f.as_json() for f in report.findings], **report.as_json()})
+    return 3 if blocking else 0
+
+
+# --- apply ---------------------------------------------------------------------------------
+
+def check_dependencies(ws, only: list[str]) -> None:
+    """What the selected stacks import must be live now: exported by a stack in a
+    state whose exports are live, and present among the region's exports."""
+    from .aws import cloudformation as cfn
+    from .deploy import states
+
+    exports = None
+    for key in only:
+        for dep in ws.stacks[key]["depends_on"]:
+            if dep in only:
+                continue
+            stack = cfn.describe_stack(ws.region, ws.stacks[dep]["name"])
+            state = states.state_of(stack, None)
+            if not state.exports_live:
+                raise UserError(f"--only {key}: needs stack {dep} deployed first ({state.status})")
+            exports = cfn.list_exports(ws.region) if exports is None else exports
+            wanted = [e for e in ws.stacks[key]["imports"] if e in ws.stacks[dep]["exports"]]
+            missing = [e for e in wanted if e not in exports]
+            if missing:
+                raise UserError(f"--only {key}: needs {', '.join(missing)} from stack {dep}, which does not export it yet "
+                                f"(deploy {dep} first: python deploy.py apply --only {dep} --env {ws.env}{ws.local_flag})")
+
+
+def apply(ws, args, log) -> int:
+    from .aws.sam_runner import SamRunner
+    from .deploy import apply as applying
+    from .deploy import check, findings, ledger
+    from .deploy.progress import Progress
+
+    only = list(args.only or [])
+    selected = only or list(ws.stacks)
+    if only:
+        check_dependencies(ws, only)
+    log(f"apply: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}" + (f"; only {', '.join(only)}" if only else ""))
+    report = check.run_check(ws, selected, log)
+    overrides = {flag for flag in OVERRIDE_FLAGS if getattr(args, flag.lstrip("-").replace("-", "_"), False)}
+    blocking, overridden, notes = findings.by_kind(report.findings, overrides)
+    for finding in overridden:
+        log(f"check: OVERRIDDEN by {finding.override}: [{finding.kind}] {finding.stack}: {finding.subject}: {finding.detail}")
+    if blocking:
+        check.print_findings(blocking + notes, log, report.notes)
+        log("apply: refused before any change (fix the findings; the kinds that have an override name it)")
+        if args.json:
+            emit_json({"env": ws.env, "ok": False, "refused": [f.as_json() for f in blocking], "stacks": []})
+        return 3
+    for line in report.notes:
+        log(f"  note: {line}")
+    options = applying.Options(overrides=overrides, orphans_of={f.stack for f in overridden if f.kind == "orphan"})
+    sam = SamRunner()
+    if any(ws.stacks[k].get("sam") for k in report.targets):
+        sam.start()  # imports the SAM CLI in the background while storage deploys
+    try:
+        progress = Progress(stream=sys.stderr if args.json else sys.stdout)
+        outcomes = applying.run_apply(ws, report, selected, progress, sam, options)
+    finally:
+        sam.stop()
+    failed = [o for o in outcomes if o.result == "failed"]
+    refused = [o for o in outcomes if o.result == "refused"]
+    log("")
+    log("summary:")
+    for outcome in outcomes:
+        if outcome.result != "not-selected":
+            log(f"  {outcome.key:<18} {applying.describe(outcome)}")
+            for note in outcome.notes:
+                log(f"  {'':<18} note: {note}")
+    note = applying.local_note(outcomes) if ws.local else None
+    if note:
+        log(note)
+    for outcome in refused:
+        check.print_findings(outcome.refused, log)
+    if failed or refused:
+        first = (failed or refused)[0]
+        log(f"apply: FAILED at stack {first.key} ({ws.stacks[first.key]['name']}); later waves were not deployed")
+        ledger.print_ledger([entry for o in failed for entry in o.retained], log)
+    else:
+        log("apply: done")
+    if args.json:
+        emit_json({"env": ws.env, "ok": not (failed or refused), "stacks": [o.as_json() for o in outcomes]})
+    return 1 if failed else 3 if refused else 0
+
+
+# --- status --------------------------------------------------------------------------------
+
+def status(ws, args, log) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .aws import cloudformation as cfn
+    from .deploy import states
+
+    def row(key):
+        name = ws.stacks[key]["name"]
+        stack = cfn.describe_stack(ws.region, name)
+        state = states.state_of(stack, None if stack is None or stack["StackStatus"] != "REVIEW_IN_PROGRESS"
+                                else len(cfn.stack_resources(ws.region, name)))
+        return {
+            "key": key, "name": name,
+            "status": stack["StackStatus"] if stack else "NOT_DEPLOYED",
+            "action": state.action,
+            "termination_protection": bool(stack and stack.get("EnableTerminationProtection")),
+            "last_updated": str((stack or {}).get("LastUpdatedTime") or (stack or {}).get("CreationTime") or "")[:19],
+            "outputs": {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])},
+        }
+
+    with ThreadPoolExecutor(max_workers=len(ws.stacks)) as pool:
+        rows = list(pool.map(row, naming.STACK_KEYS))
+    if args.json:
+        emit_json({"env": ws.env, "account_id": ws.account_id, "region": ws.region, "stacks": rows})
+        return 0
+    log(f"{'stack':<18} {'status':<32} {'protected':<9} {'last update':<19}  name")
+    for r in rows:
+        log(f"{r['key']:<18} {r['status']:<32} {'yes' if r['termination_protection'] else 'no':<9} {r['last_updated']:<19}  {r['name']}")
+        for key, value in sorted(r["outputs"].items()):
+            log(f"{'':<20}{key} = {value}")
+    return 0
+
+
+# --- destroy and adopt -----------------------------------------------------------------------
+
+def destroy(ws, args, log) -> int:
+    from .aws import cloudformation as cfn
+    from .deploy import apply as applying
+    from .deploy import destroy as destroying
+    from .deploy import ledger
+
+    storage_name = ws.stacks[naming.STORAGE]["name"]
+    storage = cfn.describe_stack(ws.region, storage_name)
+    if args.include_storage and storage and storage.get("EnableTerminationProtection"):
+        raise UserError(f"--include-storage: {storage_name} has termination protection on; turn it off yourself first "
+                        f"(aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {storage_name})")
+    results, retained = destroying.run_destroy(ws, args.include_storage, log, poll=applying.POLL_SECONDS)
+    ledger.print_ledger(retained, log)
+    if args.json:
+        emit_json({"env": ws.env, "results": results, "retained": retained})
+    return 1 if any(r not in ("deleted", "absent") for r in results.values()) else 0
+
+
+def adopt(ws, args, log) -> int:
+    from .deploy import adopt as adopting
+
+    result = adopting.run_adopt(ws, log)
+    if result.detail:
+        log(f"adopt: {result.detail}")
+    if args.json:
+        emit_json({"env": ws.env, "result": result.status, "status": result.stack_status,
+                   "adopted": [{"logical_id": r.logical_id, "type": r.type, "name": r.name} for r in result.adopted],
+                   "left_alone": [{"name": r.name, "why": why} for r, why in result.left_alone]})
+    return {"done": 0, "nothing": 0, "refused": 3}.get(result.status, 1)
+
+
+HANDLERS = {"plan": plan, "apply": apply, "status": status, "destroy": destroy, "check": check_command, "adopt": adopt}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = sys.stderr if args.json else sys.stdout
+
+    def log(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    try:
+        environment.load(args.env)  # bad input is refused before anything starts or changes
+        if args.region:
+            naming.check_region(args.region)
+        for key in getattr(args, "only", None) or []:
+            if key not in naming.STACK_KEYS:
+                raise UserError(f"stack key {key!r}: unknown (known: {', '.join(naming.STACK_KEYS)})")
+        if args.keep and not args.local:
+            raise UserError("--keep: only with --local (it keeps the local AWS running)")
+        with target(args, log):
+            from .deploy.workspace import open_workspace
+
+            ws = open_workspace(args.env, args.local, args.region, log=log)
+            return HANDLERS[args.command](ws, args, log)
+    except UserError as exc:
+        print(f"deploy: {exc}", file=sys.stderr)
+        return exc.status
+    except BrokenPipeError:  # e.g. `deploy.py check --json | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print("deploy: interrupted; stacks already in progress go on in CloudFormation (see: deploy.py status)", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an AWS refusal or outage: one line, not a traceback
+        from .aws.session import BotoCoreError, ClientError, describe_error
+
+        if isinstance(exc, (ClientError, BotoCoreError)):
+            print(f"deploy: {describe_error(exc)}", file=sys.stderr)
+            return 1
+        raise

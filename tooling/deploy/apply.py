@@ -1,0 +1,232 @@
+"""apply: deploy the changed stacks wave by wave, each through a change set that is
+inspected (the stateful gate included) and only then executed.
+
+Stacks of one wave deploy in parallel; the first wave with a failure stops the
+run, after every stack of that wave has been seen to its end. After the storage
+stack, termination protection and the stack policy are set and read back. Only a
+state whose operation succeeded counts as success (never a rollback)."""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..aws import cloudformation as cfn
+from ..aws.sam_runner import SamRunner
+from ..aws.session import BotoCoreError, ClientError, describe_error
+from ..errors import UserError
+from ..render import naming
+from . import changes, changesets, check, ledger, protection, states
+from .progress import Progress
+from .workspace import Workspace
+
+POLL_SECONDS = float(os.environ.get("DEPLOY_POLL_SECONDS", "2"))
+STACK_TIMEOUT_SECONDS = float(os.environ.get("DEPLOY_STACK_TIMEOUT", "3600"))
+
+# Results: deployed | unchanged | skipped (the local AWS cannot hold it) | blocked (needs
+# a skipped stack) | refused (its change set did not pass inspection) | failed | not-selected
+OK_RESULTS = ("deployed", "unchanged", "skipped", "blocked", "not-selected")
+
+
+@dataclass
+class Outcome:
+    key: str
+    result: str
+    status: str | None = None
+    detail: str = ""
+    failure: dict | None = None
+    seconds: float = 0.0
+    retained: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    refused: list = field(default_factory=list)  # blocking findings of its change set
+    since: object = None  # CloudFormation's timestamp before this run's operation
+
+    @property
+    def ok(self) -> bool:
+        return self.result in OK_RESULTS
+
+    def as_json(self) -> dict:
+        failure = None
+        if self.failure:
+            failure = {k: self.failure.get(k) for k in ("LogicalResourceId", "ResourceType", "ResourceStatus", "ResourceStatusReason")}
+        return {"key": self.key, "result": self.result, "status": self.status, "detail": self.detail, "failure": failure,
+                "seconds": round(self.seconds, 1), "retained": self.retained, "notes": self.notes,
+                "refused": [f.as_json() for f in self.refused]}
+
+
+@dataclass
+class Options:
+    overrides: set[str] = field(default_factory=set)  # override flags given, e.g. {"--allow-orphans"}
+    orphans_of: set[str] = field(default_factory=set)  # stack keys whose orphans are taken over (ImportExistingResources)
+
+
+def _latest_event(region: str, name: str, since) -> str:
+    events = cfn.stack_events(region, name, since=since, limit=20)
+    if not events or events[0]["LogicalResourceId"] == name:
+        return ""  # the stack's own line only repeats the status shown beside it
+    event = events[0]
+    reason = event.get("ResourceStatusReason") or ""
+    return f"{event['LogicalResourceId']} {event['ResourceStatus']}{' (' + reason[:80] + ')' if reason else ''}"
+
+
+def deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progress: Progress, sam: SamRunner, options: Options) -> Outcome:
+    """One stack to its end. Whatever goes wrong is this stack's failed outcome: an
+    error here never abandons the other stacks of the wave."""
+    started = time.monotonic()
+    try:
+        outcome = _deploy_stack(ws, facts, exports, progress, sam, options)
+    except (UserError, ClientError, BotoCoreError) as exc:
+        outcome = Outcome(facts.key, "failed", detail=str(exc) if isinstance(exc, UserError) else describe_error(exc))
+    except Exception as exc:  # noqa: BLE001 - reported with the wave, never lost
+        outcome = Outcome(facts.key, "failed", detail=f"{type(exc).__name__}: {exc}")
+    finally:
+        progress.done(facts.key)
+    if outcome.status is None:
+        try:
+            stack = cfn.describe_stack(ws.region, facts.name)
+            outcome.status = stack["StackStatus"] if stack else None
+        except (ClientError, BotoCoreError):
+            pass
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progress: Progress, sam: SamRunner, options: Options) -> Outcome:
+    key, name = facts.key, facts.name
+    state = states.state_of(cfn.describe_stack(ws.region, name), 0 if facts.state.action == states.ABSENT else None)
+    if state.action == states.REPLACE:
+        progress.say(f"  [{key}] {state.status}: deleting the empty stack its failed create left")
+        cfn.delete_stack(ws.region, name)
+        left = cfn.wait_stack(ws.region, name, STACK_TIMEOUT_SECONDS, POLL_SECONDS)
+        if left is not None:
+            return Outcome(key, "failed", left["StackStatus"], "the empty stack of a failed create could not be deleted")
+        state = states.NO_STACK
+    if state.action not in (states.ABSENT, states.UPDATE):
+        return Outcome(key, "failed", state.status, f"{state.status}: not a state a deploy can act on")
+    exists = state.action == states.UPDATE
+
+    progress.update(key, "packaging" if ws.stacks[key].get("sam") else "preparing")
+    prepared = changesets.prepare(ws, key, sam)
+    since = cfn.last_event_time(ws.region, name) if exists else None
+    progress.update(key, "creating change set")
+    change_set = changesets.create(ws, prepared, stack_exists=exists, import_existing=key in options.orphans_of)
+    executed = False
+    try:
+        old = new = None
+        if exists:
+            old, new = check.resolvers(ws, facts, exports)
+        inspection = changesets.inspect(ws, key, change_set, facts.deployed_template if exists else None, old, new)
+        notes = [n["text"] for n in inspection.notes]
+        if inspection.outcome == "no-changes":
+            return Outcome(key, "unchanged", state.status, "CloudFormation found nothing to change", notes=notes)
+        if inspection.outcome != "ready":
+            return Outcome(key, "failed", state.status, f"change set {inspection.outcome}: {inspection.reason}", notes=notes)
+        refused = [f for f in inspection.blocking if not (f.override and f.override in options.overrides)]
+        if refused:
+            return Outcome(key, "refused", state.status, "its change set did not pass inspection; nothing was executed",
+                           notes=notes, refused=refused)
+        cfn.execute_change_set(ws.region, change_set)
+        executed = True
+    finally:
+        if not executed:
+            cfn.delete_change_set(ws.region, change_set)
+
+    def watch(stack: dict) -> None:
+        progress.update(key, stack["StackStatus"], _latest_event(ws.region, name, since))
+
+    final = cfn.wait_stack(ws.region, name, STACK_TIMEOUT_SECONDS, POLL_SECONDS, on_poll=watch)
+    status = final["StackStatus"] if final else None
+    if final is not None and states.state_of(final).succeeded:
+        return Outcome(key, "deployed", status, notes=notes, since=since)
+    failure = changes.first_failure(cfn.stack_events(ws.region, name, since=since)) if final else None
+    detail = "" if failure else f"ended {status or 'deleted'}"
+    if final is not None and status.endswith("_IN_PROGRESS"):
+        detail = f"still {status} after {STACK_TIMEOUT_SECONDS:.0f}s; it goes on in CloudFormation (deploy.py status)"
+    return Outcome(key, "failed", status, detail, failure=failure, notes=notes, since=since)
+
+
+def blocked_by_skipped(skipped: set[str], depends_on: dict[str, list[str]]) -> dict[str, str]:
+    """Stacks that cannot deploy because a stack they need was skipped: key -> the skipped one."""
+    result: dict[str, str] = {}
+    changed = True
+    while changed:
+        changed = False
+        for key, deps in depends_on.items():
+            if key in skipped or key in result:
+                continue
+            for dep in deps:
+                if dep in skipped or dep in result:
+                    result[key] = dep if dep in skipped else result[dep]
+                    changed = True
+                    break
+    return result
+
+
+def run_apply(ws: Workspace, report: check.Report, selected: list[str], progress: Progress, sam: SamRunner,
+              options: Options) -> list[Outcome]:
+    outcomes: dict[str, Outcome] = {}
+    skipped: set[str] = set()
+    selected = set(selected)
+    for number, wave in enumerate(ws.manifest["waves"], start=1):
+        blocked = blocked_by_skipped(skipped, ws.depends_on)
+        progress.say(f"wave {number}/{len(ws.manifest['waves'])}: {', '.join(wave)}")
+        todo = []
+        for key in wave:
+            facts = report.facts.get(key)
+            if key not in selected or facts is None:
+                outcomes[key] = Outcome(key, "not-selected")
+            elif facts.refused_locally:
+                outcomes[key] = Outcome(key, "skipped", facts.state.status if facts.stack else None, facts.refused_locally)
+                skipped.add(key)
+            elif key in blocked:
+                outcomes[key] = Outcome(key, "blocked", detail=f"needs {blocked[key]}, which was skipped")
+                skipped.add(key)
+            elif not facts.target:
+                outcomes[key] = Outcome(key, "unchanged", facts.state.status, "template, code and tags equal what is deployed")
+            else:
+                todo.append(key)
+        if todo:
+            exports = {n: e["Value"] for n, e in cfn.list_exports(ws.region).items()}  # earlier waves add some
+            with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+                for outcome in pool.map(lambda k: deploy_stack(ws, report.facts[k], exports, progress, sam, options), todo):
+                    outcomes[outcome.key] = outcome
+        for key in wave:
+            outcome = outcomes[key]
+            if key == naming.STORAGE and outcome.result in ("deployed", "unchanged"):
+                problem = protection.protect_storage(ws)
+                if problem:
+                    outcome.result, outcome.detail = "failed", f"storage protection: {problem}"
+                else:
+                    outcome.detail = (outcome.detail + "; " if outcome.detail else "") + "termination protection on, stack policy set (verified)"
+            if outcome.result != "not-selected":
+                progress.say(f"  [{key}] {describe(outcome)}")
+        failed = [outcomes[k] for k in wave if outcomes[k].result in ("failed", "refused")]
+        if failed:
+            for outcome in failed:
+                if outcome.result == "failed":
+                    outcome.retained = ledger.after_failure(ws, outcome.key, outcome.since)
+            break
+    return [outcomes[k] for k in naming.STACK_KEYS if k in outcomes]
+
+
+def describe(outcome: Outcome) -> str:
+    text = outcome.result
+    if outcome.status:
+        text += f" ({outcome.status})"
+    if outcome.seconds >= 0.5:
+        text += f" in {outcome.seconds:.0f}s"
+    if outcome.failure:
+        f = outcome.failure
+        text += f": first failed resource {f['LogicalResourceId']} ({f.get('ResourceType', '?')}): {f.get('ResourceStatusReason', '')}"
+    elif outcome.detail:
+        text += f": {outcome.detail}"
+    return text
+
+
+def local_note(outcomes: list[Outcome]) -> str | None:
+    skipped = [o.key for o in outcomes if o.result in ("skipped", "blocked")]
+    if not skipped:
+        return None
+    return f"skipped on the local AWS: {', '.join(skipped)} (the emulator cannot hold them; deploy them to a real account)"
+

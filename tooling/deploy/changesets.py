@@ -1,0 +1,125 @@
+"""The change set of a stack: prepared from the render exactly as it will run, then
+created, waited for and inspected. plan, check and apply all go through here, so
+the change set that check inspects is the kind that apply executes: the same
+packaged template, tags and capabilities (samconfig's), made by this tool only.
+
+Preparing = the render with its fingerprint in Metadata; for a SAM stack, `sam
+package` uploads the code to the storage stack's artifacts bucket and rewrites
+CodeUri; a template over TemplateBody's limit goes to that bucket too."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..aws import cloudformation as cfn
+from ..aws import s3
+from ..aws.sam_runner import SamRunner
+from ..errors import UserError
+from ..paths import ROOT
+from ..render import naming, samconfig
+from . import changes, findings, fingerprint
+from .workspace import Workspace
+
+
+@dataclass
+class Prepared:
+    key: str
+    stack_name: str
+    body: str  # the template CloudFormation receives
+    url: str | None  # set when the body went to S3 (too large for TemplateBody)
+    capabilities: list[str]
+    tags: dict[str, str]
+
+
+def tags(ws: Workspace, key: str) -> dict[str, str]:
+    return samconfig.stack_tags(ws.manifest, ws.stacks[key])
+
+
+def stack_fingerprint(ws: Workspace, key: str) -> str:
+    return fingerprint.fingerprint(ws.template(key), ws.template_path(key).parent, extra=repr(sorted(tags(ws, key).items())))
+
+
+def deploy_copy(ws: Workspace, key: str) -> Path:
+    """The render with its fingerprint, written beside it (relative CodeUri paths hold)."""
+    source = ws.template_path(key)
+    copy = source.with_name(f"{source.stem}.deploy.yaml")
+    copy.write_text(fingerprint.with_fingerprint(ws.template_text(key), stack_fingerprint(ws, key)), encoding="utf-8")
+    return copy
+
+
+def missing_code(ws: Workspace, key: str) -> list[Path]:
+    return [p for p in fingerprint.code_dirs(ws.template(key), ws.template_path(key).parent) if not p.is_dir()]
+
+
+def prepare(ws: Workspace, key: str, sam: SamRunner) -> Prepared:
+    stack = ws.stacks[key]
+    copy = deploy_copy(ws, key)
+    missing = missing_code(ws, key)
+    if missing:  # sam resolves CodeUri relative to the rendered template
+        raise UserError(f"{key}: code folder {missing[0]} not found from {ws.template_path(key)} (render into build/<name>/)", status=1)
+    artifacts = ws.manifest["physical_names"]["buckets"]["backend_artifacts"]
+    if stack.get("sam"):
+        config = samconfig.deploy_parameters(ws.manifest, stack, ws.out_dir)
+        packaged = ws.out_dir / "packaged" / f"{key}.yaml"
+        log = ws.out_dir / "logs" / f"{key}-package.log"
+        packaged.parent.mkdir(parents=True, exist_ok=True)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        code = sam.run(["package", "--template-file", str(copy), "--s3-bucket", config["s3_bucket"],
+                        "--s3-prefix", config["s3_prefix"], "--output-template-file", str(packaged),
+                        "--region", ws.region, "--no-progressbar"], log)
+        if code != 0:
+            lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+            raise UserError(f"{key}: sam package exited {code}: {lines[-1] if lines else ''} (log: {_shown(log)})", status=1)
+        body = packaged.read_text(encoding="utf-8")
+    else:
+        body = copy.read_text(encoding="utf-8")
+    url = None
+    if len(body.encode("utf-8")) > cfn.TEMPLATE_BODY_LIMIT:
+        digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+        url = s3.upload_template(ws.region, artifacts, f"templates/{key}/{digest}.yaml", body)
+    return Prepared(key, stack["name"], body, url, samconfig.capabilities(stack), tags(ws, key))
+
+
+def create(ws: Workspace, prepared: Prepared, stack_exists: bool, import_existing: bool = False) -> str:
+    return cfn.create_change_set(ws.region, prepared.stack_name, "UPDATE" if stack_exists else "CREATE", prepared.capabilities,
+                                 template_body=None if prepared.url else prepared.body, template_url=prepared.url,
+                                 tags=prepared.tags, import_existing=import_existing)
+
+
+@dataclass
+class Inspection:
+    change_set_id: str
+    outcome: str  # ready | no-changes | failed | unfinished
+    reason: str = ""
+    summary: list[changes.Change] = field(default_factory=list)
+    findings: list[findings.Finding] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)  # change set vs schema disagreements
+
+    @property
+    def blocking(self) -> list[findings.Finding]:
+        return [f for f in self.findings if f.blocking]
+
+
+def inspect(ws: Workspace, key: str, change_set_id: str, deployed: dict | None, old, new, gate: bool = True) -> Inspection:
+    """Wait for the change set and read it: its outcome, its changes, and what blocks.
+    With `gate`, an update of the storage stack also goes through the stateful gate
+    (check runs the gate once itself, so it passes gate=False)."""
+    described = cfn.wait_change_set(ws.region, change_set_id)
+    outcome, reason = findings.change_set_outcome(described)
+    found = [f for f in [findings.change_set_finding(key, ws.stacks[key]["name"], outcome, reason)] if f]
+    summary = changes.summarize_change_set(described.get("Changes", [])) if outcome == "ready" else []
+    notes = []
+    if deployed is not None:
+        rendered = ws.template(key)
+        notes = findings.disagreements(summary, deployed, rendered, old, new)
+        if gate and key == naming.STORAGE:
+            found += findings.stateful_findings(deployed, rendered, old, new)
+    return Inspection(change_set_id, outcome, reason, summary, found, notes)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,214 @@
+"""check: find, before anything changes, what would make a deploy fail or lose data.
+
+The facts are gathered here (stack states, the deployed templates, the named
+resources, the exports in use); what they mean is decided by the pure functions
+of findings.py, states.py, inventory.py and replacement.py. Whatever cannot be
+established is an "unknown" finding, which blocks: "nothing blocks" is a proven
+statement, never a default."""
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..aws import cloudformation as cfn
+from ..aws.sam_runner import SamRunner
+from ..aws.session import BotoCoreError, ClientError, describe_error
+from ..render import cfn_yaml, naming
+from . import changesets, findings, fingerprint, inventory, local, replacement, states
+from .findings import Finding
+from .workspace import Workspace
+
+
+@dataclass
+class StackFacts:
+    key: str
+    name: str
+    stack: dict | None
+    state: states.State
+    failed_resources: list[str] = field(default_factory=list)
+    deployed_template: dict | None = None  # when deployed and updatable
+    changed: bool = False  # the render differs from what is deployed (or nothing is deployed)
+    refused_locally: str | None = None  # the local AWS cannot hold this stack: why
+
+    @property
+    def target(self) -> bool:
+        """To be deployed: changed, in a state a deploy can act on, holdable here."""
+        return self.changed and self.state.action in (states.ABSENT, states.REPLACE, states.UPDATE) and not self.refused_locally
+
+
+def stack_facts(ws: Workspace, key: str) -> StackFacts:
+    name = ws.stacks[key]["name"]
+    refusal = local.refusal(ws, key) if ws.local else None
+    stack = cfn.describe_stack(ws.region, name)
+    count = None
+    if stack is not None and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+        count = len(cfn.stack_resources(ws.region, name))
+    state = states.state_of(stack, count)
+    facts = StackFacts(key, name, stack, state, refused_locally=refusal)
+    if state.action == states.RECOVER:
+        stuck = states.failed_resource_status(state.status)
+        facts.failed_resources = sorted(r["LogicalResourceId"] for r in cfn.stack_resources(ws.region, name)
+                                        if r.get("ResourceStatus") in stuck)
+    elif state.action == states.UPDATE:
+        facts.deployed_template = cfn_yaml.load(cfn.get_template_body(ws.region, name))
+        facts.changed = fingerprint.fingerprint_of(facts.deployed_template) != changesets.stack_fingerprint(ws, key)
+    elif state.action in (states.ABSENT, states.REPLACE):
+        facts.changed = True
+    return facts
+
+
+def gather(ws: Workspace, keys) -> dict[str, StackFacts]:
+    keys = [k for k in ws.stacks if k in set(keys)]
+    with ThreadPoolExecutor(max_workers=max(1, len(keys))) as pool:
+        return dict(zip(keys, pool.map(lambda k: stack_facts(ws, k), keys)))
+
+
+def resolvers(ws: Workspace, facts: StackFacts, exports: dict[str, str]) -> tuple[replacement.Resolver, replacement.Resolver]:
+    """How the deployed template's and the render's values resolve in this stack."""
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cfn.stack_resources(ws.region, facts.name)
+                if r.get("PhysicalResourceId")}
+    parameters = {p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", "")) for p in (facts.stack or {}).get("Parameters", [])}
+    old = replacement.resolver_for(facts.deployed_template or {}, facts.name, ws.account_id, ws.region, parameters, physical, exports)
+    new = replacement.resolver_for(ws.template(facts.key), facts.name, ws.account_id, ws.region, None, physical, exports)
+    return old, new
+
+
+@dataclass
+class Report:
+    facts: dict[str, StackFacts]
+    findings: list[Finding] = field(default_factory=list)
+    named: list[inventory.Surveyed] = field(default_factory=list)
+    inspections: dict[str, changesets.Inspection] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def targets(self) -> list[str]:
+        return [k for k, f in self.facts.items() if f.target]
+
+    def as_json(self) -> dict:
+        return {
+            "stacks_checked": sorted(self.facts),
+            "stacks_to_deploy": self.targets,
+            "states": {k: f.state.status for k, f in self.facts.items()},
+            "named_resources": [item.as_json() for item in self.named],
+            "change_sets": {k: {"outcome": i.outcome, "reason": i.reason, "schema_notes": i.notes,
+                                "changes": [{"action": c.label, "logical_id": c.logical_id, "type": c.resource_type}
+                                            for c in i.summary if c.direct]}
+                            for k, i in self.inspections.items()},
+            "notes": self.notes,
+        }
+
+
+def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False, sam: SamRunner | None = None) -> Report:
+    """Every finding for the stacks `keys` (only those: apply --only checks what it deploys).
+    change_sets: also create each update's change set, inspect it and delete it (check
+    and plan; apply inspects, instead, the change sets it then executes)."""
+    report = Report(gather(ws, keys))
+    for facts in report.facts.values():
+        finding = findings.state_finding(facts.key, facts.name, facts.state, facts.failed_resources)
+        if finding:
+            report.findings.append(finding)
+        if facts.refused_locally:
+            report.notes.append(f"{facts.key}: not checked, the local AWS cannot hold it ({facts.refused_locally})")
+    targets = report.targets
+    if not targets:
+        return report
+    log(f"check: {len(targets)} stack(s) differ from what is deployed: {', '.join(targets)}")
+
+    stack_names = {k: s["name"] for k, s in ws.stacks.items()}
+    resources = [r for key in targets for r in inventory.named_resources(key, stack_names[key], ws.template(key), ws.account_id, ws.region)]
+    report.named = inventory.survey(resources, stack_names, ws.region, ws.account_id)
+    for item in report.named:
+        finding = findings.resource_finding(item, stack_names[item.resource.stack], ws.env, ws.local)
+        if finding:
+            report.findings.append(finding)
+
+    updates = [report.facts[k] for k in targets if report.facts[k].state.action == states.UPDATE]
+    live = cfn.list_exports(ws.region) if updates else {}
+    exports = {name: e["Value"] for name, e in live.items()}
+    report.findings += export_contract(ws, updates, exports)
+
+    resolved = {f.key: resolvers(ws, f, exports) for f in updates}
+    storage = report.facts.get(naming.STORAGE)
+    if storage and storage.target and storage.state.action == states.UPDATE:
+        report.findings += findings.stateful_findings(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE])
+    if change_sets and updates:
+        report.findings += inspect_updates(ws, report, updates, resolved, sam or SamRunner())
+    return report
+
+
+def export_contract(ws: Workspace, updates: list[StackFacts], exports: dict[str, str]) -> list[Finding]:
+    importing_in_render: dict[str, set[str]] = {}
+    for stack in ws.manifest["stacks"]:
+        for export in stack["imports"]:
+            importing_in_render.setdefault(export, set()).add(stack["name"])
+    waiting_for_new = {s["name"] for s in ws.manifest["stacks"] if set(s["imports"]) - set(exports)}
+    keys_of = {s["name"]: s["key"] for s in ws.manifest["stacks"]}
+    found = []
+    for facts in updates:
+        deployed = {o["ExportName"]: o["OutputKey"] for o in facts.stack.get("Outputs", []) if o.get("ExportName")}
+        new_exports = set(ws.stacks[facts.key]["exports"])
+        removed = sorted(set(deployed) - new_exports)
+        kept = {e: k for e, k in deployed.items() if e in new_exports}
+        old, new = resolvers(ws, facts, exports)
+        changed = findings.changed_exports(facts.deployed_template.get("Outputs") or {}, ws.template(facts.key).get("Outputs") or {},
+                                           kept, old, new)
+        importers = {e: cfn.list_imports(ws.region, e) for e in removed + changed}
+        found += findings.export_findings(facts.key, removed, changed, importers, importing_in_render, keys_of,
+                                          ws.env, ws.local, waiting_for_new)
+    return found
+
+
+_NO_EXPORT = re.compile(r"No export named (\S+?)[ .]")
+
+
+def inspect_updates(ws: Workspace, report: Report, updates: list[StackFacts], resolved: dict, sam: SamRunner) -> list[Finding]:
+    """Create, inspect and delete the change set of every update (never executed)."""
+    exported_by_target = {e: k for k in report.targets for e in ws.stacks[k]["exports"]}
+
+    def one(facts: StackFacts) -> changesets.Inspection:
+        change_set = None
+        try:
+            prepared = changesets.prepare(ws, facts.key, sam)
+            change_set = changesets.create(ws, prepared, stack_exists=True)
+            return changesets.inspect(ws, facts.key, change_set, facts.deployed_template, *resolved[facts.key], gate=False)
+        except (ClientError, BotoCoreError) as exc:
+            return changesets.Inspection(change_set or "", "error", describe_error(exc),
+                                         findings=[Finding("unknown", facts.key, facts.name, f"its change set could not be made or read: {describe_error(exc)}",
+                                                           "fix the cause and check again, or accept with --allow-unknown")])
+        finally:
+            if change_set:
+                cfn.delete_change_set(ws.region, change_set)
+
+    with ThreadPoolExecutor(max_workers=len(updates)) as pool:
+        inspections = list(pool.map(one, updates))
+    found = []
+    for facts, inspection in zip(updates, inspections):
+        report.inspections[facts.key] = inspection
+        for finding in inspection.findings:
+            missing = _NO_EXPORT.search(finding.detail) if finding.kind == "change-set" else None
+            if missing and missing.group(1) in exported_by_target:
+                report.notes.append(f"{facts.key}: its change set can only be made after {exported_by_target[missing.group(1)]} "
+                                    f"deploys the export {missing.group(1)} (apply deploys them in that order)")
+                continue
+            found.append(finding)
+        report.notes += [f"{facts.key}: {note['text']}" for note in inspection.notes]
+    return found
+
+
+def print_findings(found: list[Finding], log, notes: list[str] = ()) -> None:
+    for note in notes:
+        log(f"  note: {note}")
+    blocking = [f for f in found if f.blocking]
+    for finding in [f for f in found if not f.blocking]:
+        log(f"  note [{finding.kind}] {finding.stack}: {finding.subject}: {finding.detail}")
+    if not blocking:
+        log("check: nothing blocks")
+        return
+    log(f"check: {len(blocking)} blocking finding(s):")
+    for finding in blocking:
+        log(f"  [{finding.kind}] {finding.stack}: {finding.subject}")
+        log(f"      {finding.detail}")
+        log(f"      fix: {finding.fix}")
+        log(f"      (override: {finding.override})" if finding.override else "      (no override: CloudFormation would refuse it)")

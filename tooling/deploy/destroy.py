@@ -1,0 +1,48 @@
+"""destroy: delete the stateless stacks in reverse wave order; never the storage
+stack unless asked and already unprotected; never empties a bucket."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from ..aws import cloudformation as cfn
+from ..render import naming
+from . import ledger, states
+from .workspace import Workspace
+
+TIMEOUT_SECONDS = 3600
+
+
+def delete_one(ws: Workspace, key: str, poll: float) -> tuple[str, str]:
+    name = ws.stacks[key]["name"]
+    state = states.state_of(cfn.describe_stack(ws.region, name), None)
+    if state.action == states.ABSENT and state.status != "REVIEW_IN_PROGRESS":
+        return key, "absent"
+    if state.action == states.BUSY:
+        return key, f"{state.status}: another operation is running; not deleted"
+    cfn.delete_stack(ws.region, name)
+    left = cfn.wait_stack(ws.region, name, TIMEOUT_SECONDS, poll)
+    if left is None:
+        return key, "deleted"
+    return key, f"{left['StackStatus']}: {left.get('StackStatusReason', '')}"
+
+
+def run_destroy(ws: Workspace, include_storage: bool, log, poll: float = 2.0) -> tuple[dict[str, str], list[dict]]:
+    """Results per stack key, and the ledger of what was left behind."""
+    keys = [k for k in ws.stacks if k != naming.STORAGE or include_storage]
+    before = ledger.snapshot(ws, keys)  # DeletionPolicy as deployed, read before anything goes
+    results: dict[str, str] = {}
+    for wave in reversed(ws.manifest["waves"]):
+        todo = [k for k in wave if k in keys]
+        if not todo:
+            continue
+        log(f"destroy: {', '.join(todo)}")
+        with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+            for key, result in pool.map(lambda k: delete_one(ws, k, poll), todo):
+                results[key] = result
+                log(f"  [{key}] {result}")
+        if any(r not in ("deleted", "absent") for r in results.values()):
+            break
+    if not include_storage:
+        log(f"destroy: kept {ws.stacks[naming.STORAGE]['name']} (storage is never destroyed without --include-storage)")
+    retained = ledger.left_behind(ws, before, deleted=[k for k, r in results.items() if r == "deleted"])
+    return results, retained
