@@ -1,7 +1,7 @@
-"""Pure functions over CloudFormation's reports: change sets, events, skips."""
+"""Pure functions over CloudFormation's reports: change sets and events."""
 import datetime as dt
 
-from tooling import changes
+from tooling.deploy import changes
 
 
 def rc(action, logical_id, rtype="AWS::S3::Bucket", replacement=None, details=()):
@@ -53,43 +53,6 @@ def test_first_failure_names_the_root_cause_not_the_cancellations():
     assert changes.first_failure(newest_first, since=later) is None
 
 
-def test_success_is_only_a_complete_that_is_not_a_rollback():
-    assert changes.succeeded("CREATE_COMPLETE") and changes.succeeded("UPDATE_COMPLETE")
-    for status in ("ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "CREATE_FAILED", "UPDATE_IN_PROGRESS", None):
-        assert not changes.succeeded(status)
-
-
-def test_blocked_follows_dependencies_transitively():
-    depends_on = {"storage": [], "frontend": ["storage"], "ops": ["frontend"], "fe-pipeline": ["frontend"], "backend": ["storage"]}
-    assert changes.blocked({"frontend"}, depends_on) == {"ops": "frontend", "fe-pipeline": "frontend"}
-    assert changes.blocked(set(), depends_on) == {}
-
-
-def test_fingerprint_covers_template_and_packaged_code(tmp_path):
-    code = tmp_path / "app" / "fn"
-    code.mkdir(parents=True)
-    (code / "handler.py").write_text("x = 1\n")
-    template = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: app/fn\n"
-    first = changes.fingerprint(template, tmp_path)
-    assert changes.fingerprint(template, tmp_path) == first
-    (code / "handler.py").write_text("x = 2\n")
-    assert changes.fingerprint(template, tmp_path) != first
-    assert changes.fingerprint(template + "# comment\n", tmp_path) != changes.fingerprint(template, tmp_path)
-    assert changes.fingerprint(template, tmp_path, extra="tag") != changes.fingerprint(template, tmp_path)
-
-
-def test_fingerprint_goes_into_the_top_level_metadata():
-    from tooling.render import cfn_yaml
-
-    text = "# header\nAWSTemplateFormatVersion: '2010-09-09'\nMetadata:\n  StackRole: stateless\nResources:\n  T:\n    Type: AWS::SNS::Topic\n"
-    stamped = cfn_yaml.load(changes.with_fingerprint(text, "abc123"))
-    assert stamped["Metadata"] == {"DeployFingerprint": "abc123", "StackRole": "stateless"}
-    assert changes.fingerprint_of(stamped) == "abc123"
-    bare = cfn_yaml.load(changes.with_fingerprint("Resources:\n  T:\n    Type: AWS::SNS::Topic\n", "f00"))
-    assert changes.fingerprint_of(bare) == "f00" and "T" in bare["Resources"]
-    assert changes.fingerprint_of({"Resources": {}}) is None
-
-
 def test_resources_that_only_reference_a_changed_one_are_not_the_change():
     summary = changes.summarize_change_set([
         rc("Modify", "LogGroup", "AWS::Logs::LogGroup", "False", [detail("RetentionInDays", "Never")]),
@@ -100,18 +63,3 @@ def test_resources_that_only_reference_a_changed_one_are_not_the_change():
     ])
     assert [(c.logical_id, c.direct) for c in summary] == [("Fn", False), ("Integration", False), ("LogGroup", True)]
     assert next(c for c in summary if c.logical_id == "Integration").caused_by == ("Fn",)
-
-
-def test_a_conditional_replacement_stands_only_on_a_real_property_change():
-    from tooling.commands import settle_replacements
-
-    summary = changes.summarize_change_set([
-        rc("Modify", "Logs", "AWS::Logs::LogGroup", "Conditional", [detail("LogGroupName", "Conditionally"), detail("RetentionInDays", "Never")]),
-        rc("Modify", "Table", "AWS::DynamoDB::Table", "Conditional", [detail("KeySchema", "Conditionally")]),
-    ])
-    deployed = {"Resources": {"Logs": {"Properties": {"LogGroupName": "/x", "RetentionInDays": 14}},
-                              "Table": {"Properties": {"KeySchema": [{"AttributeName": "a"}]}}}}
-    rendered = {"Resources": {"Logs": {"Properties": {"LogGroupName": "/x", "RetentionInDays": 30}},
-                              "Table": {"Properties": {"KeySchema": [{"AttributeName": "b"}]}}}}
-    labels = {c.logical_id: c.label for c in settle_replacements(summary, deployed, rendered)}
-    assert labels == {"Logs": "modify", "Table": "replace?"}

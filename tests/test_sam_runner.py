@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tooling.sam_runner import SAM_PYTHON, SamRunner
+from tooling.aws.sam_runner import SAM_PYTHON, SamRunner
 
 
 @pytest.fixture(scope="module")
