@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,21 @@ def boto(local_aws):
         return session.client(service, endpoint_url=local_aws["AWS_ENDPOINT_URL"])
 
     return client
+
+
+@pytest.fixture
+def variant(local_aws, tmp_path):
+    """Render dev from an edited copy of templates/ into the local render folder;
+    afterwards the next deploy.py run renders the real templates again."""
+    out = ROOT / "build" / "local-dev"
+
+    def render(edit):
+        templates = tmp_path / "templates"
+        shutil.copytree(ROOT / "templates", templates)
+        edit(templates)
+        result = subprocess.run([sys.executable, str(ROOT / "render.py"), "--env", "dev", "--account-id", "000000000000",
+                                 "--region", "us-east-1", "--out", str(out), "--templates-dir", str(templates), "-q"],
+                                capture_output=True, text=True, env=local_aws)
+        assert result.returncode == 0, result.stderr
+    yield render
+    mark_stale()

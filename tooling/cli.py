@@ -227,7 +227,11 @@ def apply(ws, args, log) -> int:
         return 3
     for line in report.notes:
         log(f"  note: {line}")
-    options = applying.Options(overrides=overrides, orphans_of={f.stack for f in overridden if f.kind == "orphan"})
+    orphans: dict[str, set[str]] = {}
+    for item in report.named:
+        if item.state == "orphan" and "--allow-orphans" in overrides:
+            orphans.setdefault(item.resource.stack, set()).add(item.resource.logical_id)
+    options = applying.Options(overrides=overrides, orphans=orphans)
     sam = SamRunner()
     if any(ws.stacks[k].get("sam") for k in report.targets):
         sam.start()  # imports the SAM CLI in the background while storage deploys
@@ -357,7 +361,10 @@ def main(argv=None) -> int:
         print(f"deploy: {exc}", file=sys.stderr)
         return exc.status
     except BrokenPipeError:  # e.g. `deploy.py check --json | head`: the reader left, nothing to report
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:  # so that the interpreter's last flush at exit does not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is no file (captured)
+            pass
         return 1
     except KeyboardInterrupt:
         print("deploy: interrupted; stacks already in progress go on in CloudFormation (see: deploy.py status)", file=sys.stderr)

@@ -4,96 +4,10 @@
 one behind, so they can run in any order after test_deploy_local."""
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
-import time
+from conftest import mark_stale, run_deploy
 
-import pytest
-
-from conftest import ROOT, mark_stale, run_deploy
-
-ENV = "dev"
-OUT = ROOT / "build" / f"local-{ENV}"
-
-
-def manifest():
-    return json.loads((OUT / "manifest.json").read_text())
-
-
-def names():
-    return {s["key"]: s["name"] for s in manifest()["stacks"]}
-
-
-def deploy_json(local_aws, command, *extra):
-    result = run_deploy(local_aws, command, "--env", ENV, "--local", "--json", *extra)
-    data = json.loads(result.stdout) if result.stdout.strip() else {}
-    return result, data
-
-
-def ensure_applied(local_aws):
-    result = run_deploy(local_aws, "apply", "--env", ENV, "--local")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-
-
-@pytest.fixture
-def variant(local_aws, tmp_path):
-    """Render dev from an edited copy of templates/ into the local render folder;
-    afterwards the next deploy.py run renders the real templates again."""
-    def render(edit):
-        templates = tmp_path / "templates"
-        shutil.copytree(ROOT / "templates", templates)
-        edit(templates)
-        result = subprocess.run([sys.executable, str(ROOT / "render.py"), "--env", ENV, "--account-id", "000000000000",
-                                 "--region", "us-east-1", "--out", str(OUT), "--templates-dir", str(templates), "-q"],
-                                capture_output=True, text=True, env=local_aws)
-        assert result.returncode == 0, result.stderr
-    yield render
-    mark_stale()
-
-
-def edit_file(path, old, new):
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
-
-
-def stack_state(cfn, name):
-    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-    return stack["StackStatus"], stack.get("LastUpdatedTime") or stack["CreationTime"]
-
-
-def seed_data(boto):
-    buckets, table = manifest()["physical_names"]["buckets"], manifest()["physical_names"]["table"]
-    key, item = f"sessions/lifecycle/{time.time_ns()}.jpg", f"lifecycle-{time.time_ns()}"
-    boto("s3").put_object(Bucket=buckets["media"], Key=key, Body=b"keep me")
-    boto("dynamodb").put_item(TableName=table, Item={"sessionId": {"S": item}})
-
-    def intact():
-        assert boto("s3").get_object(Bucket=buckets["media"], Key=key)["Body"].read() == b"keep me"
-        assert boto("dynamodb").get_item(TableName=table, Key={"sessionId": {"S": item}})["Item"]["sessionId"]["S"] == item
-    return intact
-
-
-def storage_owned(boto):
-    """Every bucket and the table, as physical ids the storage stack owns."""
-    resources = boto("cloudformation").list_stack_resources(StackName=names()["storage"])["StackResourceSummaries"]
-    owned = {r["PhysicalResourceId"] for r in resources if r["ResourceType"] in ("AWS::S3::Bucket", "AWS::DynamoDB::Table")}
-    physical = manifest()["physical_names"]
-    assert owned == set(physical["buckets"].values()) | {physical["table"]}
-    return owned
-
-
-def delete_stack(cfn, name):
-    cfn.delete_stack(StackName=name)
-    for _ in range(120):
-        try:
-            cfn.describe_stacks(StackName=name)
-        except cfn.exceptions.ClientError:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{name} was not deleted")
+from support import (ENV, OUT, delete_stack, deploy_json, edit_file, ensure_applied, manifest, names,  # noqa: F401
+                     seed_data, stack_state, storage_owned)
 
 
 # --- 1. failure isolation ------------------------------------------------------------
@@ -151,7 +65,7 @@ def test_1b_check_reports_a_name_collision_before_any_deploy(local_aws, boto):
         refused = run_deploy(local_aws, "apply", "--env", ENV, "--local")
         assert refused.returncode == 3 and "refused before any change" in refused.stdout
         assert "webhook" not in {s["StackName"].rsplit("-", 1)[-1] for s in cfn.describe_stacks()["Stacks"]}
-        # the override is explicit and said out loud (the emulator then adopts the log group; AWS would fail)
+        # the override is explicit and said out loud: the log group is imported into the stack (ImportExistingResources)
         forced = run_deploy(local_aws, "apply", "--env", ENV, "--local", "--allow-orphans")
         assert forced.returncode == 0, forced.stdout[-2000:]
         assert f"OVERRIDDEN by --allow-orphans: [orphan] webhook: AWS::Logs::LogGroup {log_group}" in forced.stdout

@@ -58,7 +58,7 @@ class Outcome:
 @dataclass
 class Options:
     overrides: set[str] = field(default_factory=set)  # override flags given, e.g. {"--allow-orphans"}
-    orphans_of: set[str] = field(default_factory=set)  # stack keys whose orphans are taken over (ImportExistingResources)
+    orphans: dict[str, set[str]] = field(default_factory=dict)  # stack key -> logical ids taken over (ImportExistingResources)
 
 
 def _latest_event(region: str, name: str, since) -> str:
@@ -107,10 +107,13 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
     exists = state.action == states.UPDATE
 
     progress.update(key, "packaging" if ws.stacks[key].get("sam") else "preparing")
-    prepared = changesets.prepare(ws, key, sam)
+    prepared = changesets.prepare(ws, key, sam, options.orphans.get(key, ()))
+    if prepared.retained_for_import:
+        progress.say(f"  [{key}] taking over {', '.join(prepared.retained_for_import)}: DeletionPolicy RetainExceptOnCreate "
+                     f"for this deploy (CloudFormation imports only what it would keep); the next apply restores the render's")
     since = cfn.last_event_time(ws.region, name) if exists else None
     progress.update(key, "creating change set")
-    change_set = changesets.create(ws, prepared, stack_exists=exists, import_existing=key in options.orphans_of)
+    change_set = changesets.create(ws, prepared, stack_exists=exists, import_existing=bool(options.orphans.get(key)))
     executed = False
     try:
         old = new = None

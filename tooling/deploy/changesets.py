@@ -9,6 +9,7 @@ CodeUri; a template over TemplateBody's limit goes to that bucket too."""
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Prepared:
     url: str | None  # set when the body went to S3 (too large for TemplateBody)
     capabilities: list[str]
     tags: dict[str, str]
+    retained_for_import: list[str] = field(default_factory=list)  # given an importable DeletionPolicy
 
 
 def tags(ws: Workspace, key: str) -> dict[str, str]:
@@ -40,21 +42,47 @@ def stack_fingerprint(ws: Workspace, key: str) -> str:
     return fingerprint.fingerprint(ws.template(key), ws.template_path(key).parent, extra=repr(sorted(tags(ws, key).items())))
 
 
-def deploy_copy(ws: Workspace, key: str) -> Path:
-    """The render with its fingerprint, written beside it (relative CodeUri paths hold)."""
+# CloudFormation imports an existing resource only if the template keeps it on delete.
+IMPORTABLE_POLICIES = ("Retain", "RetainExceptOnCreate")
+
+
+def for_import(template: dict, logical_ids) -> tuple[dict, list[str]]:
+    """The template with DeletionPolicy RetainExceptOnCreate on those of `logical_ids`
+    that lack an importable policy (CloudFormation's condition for taking over an
+    existing resource), and the ids so changed."""
+    changed = [lid for lid in sorted(logical_ids)
+               if (template.get("Resources") or {}).get(lid, {}).get("DeletionPolicy") not in IMPORTABLE_POLICIES]
+    if not changed:
+        return template, []
+    copy = json.loads(json.dumps(template))
+    for lid in changed:
+        copy["Resources"][lid]["DeletionPolicy"] = "RetainExceptOnCreate"
+    return copy, changed
+
+
+def deploy_copy(ws: Workspace, key: str, import_ids=()) -> tuple[Path, list[str]]:
+    """The render with its fingerprint, written beside it (relative CodeUri paths hold).
+    With `import_ids`, the resources to take over get an importable DeletionPolicy; the
+    fingerprint then covers that change, so the next plain apply restores the render's."""
     source = ws.template_path(key)
     copy = source.with_name(f"{source.stem}.deploy.yaml")
-    copy.write_text(fingerprint.with_fingerprint(ws.template_text(key), stack_fingerprint(ws, key)), encoding="utf-8")
-    return copy
+    template, changed = for_import(ws.template(key), import_ids)
+    if not changed:
+        copy.write_text(fingerprint.with_fingerprint(ws.template_text(key), stack_fingerprint(ws, key)), encoding="utf-8")
+        return copy, []
+    digest = fingerprint.fingerprint(template, source.parent, extra=repr(sorted(tags(ws, key).items())))
+    template.setdefault("Metadata", {})[fingerprint.KEY] = digest
+    copy.write_text(json.dumps(template, indent=1), encoding="utf-8")  # JSON is YAML: sam and CloudFormation read it
+    return copy, changed
 
 
 def missing_code(ws: Workspace, key: str) -> list[Path]:
     return [p for p in fingerprint.code_dirs(ws.template(key), ws.template_path(key).parent) if not p.is_dir()]
 
 
-def prepare(ws: Workspace, key: str, sam: SamRunner) -> Prepared:
+def prepare(ws: Workspace, key: str, sam: SamRunner, import_ids=()) -> Prepared:
     stack = ws.stacks[key]
-    copy = deploy_copy(ws, key)
+    copy, retained_for_import = deploy_copy(ws, key, import_ids)
     missing = missing_code(ws, key)
     if missing:  # sam resolves CodeUri relative to the rendered template
         raise UserError(f"{key}: code folder {missing[0]} not found from {ws.template_path(key)} (render into build/<name>/)", status=1)
@@ -78,7 +106,7 @@ def prepare(ws: Workspace, key: str, sam: SamRunner) -> Prepared:
     if len(body.encode("utf-8")) > cfn.TEMPLATE_BODY_LIMIT:
         digest = hashlib.sha256(body.encode()).hexdigest()[:16]
         url = s3.upload_template(ws.region, artifacts, f"templates/{key}/{digest}.yaml", body)
-    return Prepared(key, stack["name"], body, url, samconfig.capabilities(stack), tags(ws, key))
+    return Prepared(key, stack["name"], body, url, samconfig.capabilities(stack), tags(ws, key), retained_for_import)
 
 
 def create(ws: Workspace, prepared: Prepared, stack_exists: bool, import_existing: bool = False) -> str:

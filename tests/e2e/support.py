@@ -1,0 +1,73 @@
+"""Helpers shared by the end-to-end scenarios: the local render of dev, deploy.py
+as a user runs it, and the data every scenario seeds and then proves intact."""
+from __future__ import annotations
+
+import json
+import time
+
+from conftest import ROOT, run_deploy
+
+ENV = "dev"
+OUT = ROOT / "build" / f"local-{ENV}"
+
+
+def manifest():
+    return json.loads((OUT / "manifest.json").read_text())
+
+
+def names():
+    return {s["key"]: s["name"] for s in manifest()["stacks"]}
+
+
+def deploy_json(local_aws, command, *extra):
+    result = run_deploy(local_aws, command, "--env", ENV, "--local", "--json", *extra)
+    data = json.loads(result.stdout) if result.stdout.strip() else {}
+    return result, data
+
+
+def ensure_applied(local_aws):
+    result = run_deploy(local_aws, "apply", "--env", ENV, "--local")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def edit_file(path, old, new):
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def stack_state(cfn, name):
+    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    return stack["StackStatus"], stack.get("LastUpdatedTime") or stack["CreationTime"]
+
+
+def seed_data(boto):
+    buckets, table = manifest()["physical_names"]["buckets"], manifest()["physical_names"]["table"]
+    key, item = f"sessions/lifecycle/{time.time_ns()}.jpg", f"lifecycle-{time.time_ns()}"
+    boto("s3").put_object(Bucket=buckets["media"], Key=key, Body=b"keep me")
+    boto("dynamodb").put_item(TableName=table, Item={"sessionId": {"S": item}})
+
+    def intact():
+        assert boto("s3").get_object(Bucket=buckets["media"], Key=key)["Body"].read() == b"keep me"
+        assert boto("dynamodb").get_item(TableName=table, Key={"sessionId": {"S": item}})["Item"]["sessionId"]["S"] == item
+    return intact
+
+
+def storage_owned(boto):
+    """Every bucket and the table, as physical ids the storage stack owns."""
+    resources = boto("cloudformation").list_stack_resources(StackName=names()["storage"])["StackResourceSummaries"]
+    owned = {r["PhysicalResourceId"] for r in resources if r["ResourceType"] in ("AWS::S3::Bucket", "AWS::DynamoDB::Table")}
+    physical = manifest()["physical_names"]
+    assert owned == set(physical["buckets"].values()) | {physical["table"]}
+    return owned
+
+
+def delete_stack(cfn, name):
+    cfn.delete_stack(StackName=name)
+    for _ in range(120):
+        try:
+            cfn.describe_stacks(StackName=name)
+        except cfn.exceptions.ClientError:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{name} was not deleted")
