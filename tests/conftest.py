@@ -100,7 +100,7 @@ def variant(local_aws, tmp_path):
     out = ROOT / "build" / "local-dev"
 
     def render(edit):
-        templates = tmp_path / "templates"
+        templates = tmp_path / f"templates-{len(list(tmp_path.glob('templates-*')))}"
         shutil.copytree(ROOT / "templates", templates)
         edit(templates)
         result = subprocess.run([sys.executable, str(ROOT / "render.py"), "--env", "dev", "--account-id", "000000000000",

@@ -87,14 +87,18 @@ def test_7_an_in_place_bucket_change_is_not_refused_though_the_emulator_flags_it
 
 def test_8a_the_export_fix_runs_as_printed(local_aws, boto, variant):
     """storage drops an export whose only importer (frontend) no longer needs it: check
-    prints 'deploy the importers first: <command>; then deploy storage'."""
+    prints 'deploy the importers first: <command>; then deploy storage'. frontend's new
+    render also changes its distribution's comment: the emulator compares resolved
+    values and would call an import swapped for the same literal value "no changes"
+    (AWS takes the new template either way)."""
     ensure_applied(local_aws)
     domain = "{{ names.buckets.frontend }}.s3.${AWS::Region}.amazonaws.com"
 
     def drop_export(templates):
         edit_file(templates / "storage.yaml.j2", '      ("FrontendBucketRegionalDomainName", "!GetAtt FrontendBucket.RegionalDomainName"),\n', "")
-        edit_file(templates / "stateless" / "frontend.yaml.j2",
-                  'Fn::ImportValue: !Sub "${StorageStackName}-FrontendBucketRegionalDomainName"', f'!Sub "{domain}"')
+        frontend = templates / "stateless" / "frontend.yaml.j2"
+        edit_file(frontend, 'Fn::ImportValue: !Sub "${StorageStackName}-FrontendBucketRegionalDomainName"', f'!Sub "{domain}"')
+        edit_file(frontend, "Comment: ai-social-media {{ env.name }} frontend", "Comment: ai-social-media {{ env.name }} frontend, v2")
     variant(drop_export)
     checked, report = deploy_json(local_aws, "check")
     assert checked.returncode == 3

@@ -1,7 +1,8 @@
-"""5. Faults: throttling and latency injected on a share of the CloudFormation calls
-by a protocol-aware proxy (microburst) between the tools and a fresh emulator.
-apply must still complete, leave no change set or stack half-done, and end in the
-same stacks, resources and outputs as a clean run."""
+"""5. Faults, injected by a protocol-aware proxy (microburst) between the tools and a
+fresh emulator: throttling and latency on a share of the CloudFormation calls, and
+lost responses (the server acted, the answer never arrived) on the calls that
+change something. apply must still complete, leave no change set or stack
+half-done, and end in the same stacks, resources and outputs as a clean run."""
 from __future__ import annotations
 
 import json
@@ -27,6 +28,20 @@ rules:
     probability: 0.3
     latency: {min: 100, max: 400}
 """
+# The server acts, then the connection dies before the answer is read: botocore
+# retries, and the retry must be recognised as the same request (a ClientToken and
+# a unique name on CreateChangeSet, a ClientRequestToken on ExecuteChangeSet).
+LOST_RESPONSES = """
+rules:
+  - service: cloudformation
+    operation: CreateChangeSet
+    times: 3
+    response: {abort_bytes: 0}
+  - service: cloudformation
+    operation: ExecuteChangeSet
+    times: 3
+    response: {abort_bytes: 0}
+"""
 
 
 def snapshot(endpoint: str) -> dict:
@@ -48,11 +63,11 @@ def snapshot(endpoint: str) -> dict:
 
 
 @pytest.fixture
-def faulty_aws(local_aws, tmp_path):
+def faulty_aws(local_aws, tmp_path, request):
     emulator = Emulator.start(tmp_path / "faults", lifetime_seconds=900)
     port = free_port()
     rules = tmp_path / "rules.yml"
-    rules.write_text(RULES)
+    rules.write_text(request.param)
     log = open(tmp_path / "microburst.log", "wb")
     proxy = subprocess.Popen(["timeout", "900", str(MICROBURST), "--host", "127.0.0.1", "--port", str(port),
                               "--upstream", emulator.endpoint, "--config", str(rules)],
@@ -72,11 +87,20 @@ def faulty_aws(local_aws, tmp_path):
         emulator.stop()
 
 
-def test_5_apply_through_throttling_and_latency_equals_a_clean_run(local_aws, faulty_aws):
-    clean_apply = run_deploy(local_aws, "apply", "--env", "dev", "--local")
-    assert clean_apply.returncode == 0, clean_apply.stdout[-2000:]
-    clean = snapshot(local_aws["AWS_ENDPOINT_URL"])
+@pytest.fixture(scope="module")
+def clean(local_aws, tmp_path_factory):
+    """What a clean apply leaves on a fresh emulator, as the faulted runs start from one."""
+    emulator = Emulator.start(tmp_path_factory.mktemp("clean"), lifetime_seconds=900)
+    try:
+        clean_apply = run_deploy({**local_aws, "AWS_ENDPOINT_URL": emulator.endpoint}, "apply", "--env", "dev", "--local")
+        assert clean_apply.returncode == 0, clean_apply.stdout[-2000:]
+        return snapshot(emulator.endpoint)
+    finally:
+        emulator.stop()
 
+
+@pytest.mark.parametrize("faulty_aws", [RULES], indirect=True)
+def test_5_apply_through_throttling_and_latency_equals_a_clean_run(clean, faulty_aws):
     env, proxy, emulator = faulty_aws
     result = run_deploy(env, "apply", "--env", "dev", "--local", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
@@ -86,6 +110,22 @@ def test_5_apply_through_throttling_and_latency_equals_a_clean_run(local_aws, fa
     delayed = [f for f in fired if "latency" in str(f.get("action", ""))]
     assert len(throttled) >= 5, f"only {len(throttled)} throttling faults fired"
     assert delayed, "no latency was injected"
+    faulted = snapshot(emulator.endpoint)
+    assert faulted == clean
+    for stack in faulted.values():
+        assert stack["pending_change_sets"] == []
+
+
+@pytest.mark.parametrize("faulty_aws", [LOST_RESPONSES], indirect=True)
+def test_5b_apply_through_lost_responses_equals_a_clean_run(clean, faulty_aws):
+    env, proxy, emulator = faulty_aws
+    result = run_deploy(env, "apply", "--env", "dev", "--local", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    with urllib.request.urlopen(f"{proxy}/_microburst/fired?service=cloudformation&limit=10000") as response:
+        fired = json.load(response)
+    lost = [f for f in fired if "response:abort" in str(f.get("action", ""))]
+    operations = {str(f.get("operation", "")) for f in lost}
+    assert len(lost) == 6 and {"CreateChangeSet", "ExecuteChangeSet"} <= operations, fired[:5]
     faulted = snapshot(emulator.endpoint)
     assert faulted == clean
     for stack in faulted.values():

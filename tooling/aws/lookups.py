@@ -54,6 +54,8 @@ def _bucket(region, account_id, name):
             return MISSING
         if error_code(exc) in ("403", "AccessDenied"):
             return Lookup("foreign", "S3 answers 403: the name is taken by a bucket this account cannot see (another account's)")
+        if error_code(exc) in UNSUPPORTED_CODES:
+            return Lookup("unknown", f"this endpoint does not implement it ({describe_error(exc)})", unsupported=True)
         return Lookup("unknown", describe_error(exc))
     except botocore.exceptions.BotoCoreError as exc:
         return Lookup("unknown", describe_error(exc))

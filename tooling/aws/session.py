@@ -17,7 +17,7 @@ from ..errors import UserError
 
 MAX_ATTEMPTS = int(os.environ.get("DEPLOY_MAX_ATTEMPTS", "8"))
 RETRY_CONFIG = botocore.config.Config(
-    retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},  # attempts in all, as AWS_MAX_ATTEMPTS counts them
     connect_timeout=5,
     read_timeout=60,
     max_pool_connections=20,

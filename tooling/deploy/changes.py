@@ -81,20 +81,3 @@ def first_failure(events: list[dict], since=None) -> dict | None:
         if event.get("ResourceStatus", "").endswith("_FAILED"):
             return event
     return None
-
-
-def blocked(skipped: set[str], depends_on: dict[str, list[str]]) -> dict[str, str]:
-    """Stacks that cannot deploy because a stack they need was skipped: key -> the skipped one."""
-    result: dict[str, str] = {}
-    changed = True
-    while changed:
-        changed = False
-        for key, deps in depends_on.items():
-            if key in skipped or key in result:
-                continue
-            for dep in deps:
-                if dep in skipped or dep in result:
-                    result[key] = dep if dep in skipped else result[dep]
-                    changed = True
-                    break
-    return result

@@ -43,18 +43,28 @@ def fingerprint(template: dict, template_dir: Path, extra: str = "") -> str:
     digest.update(extra.encode())
     for folder in code_dirs(template, template_dir):
         for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            digest.update(str(path.relative_to(folder)).encode())
-            digest.update(path.read_bytes())
+            data = path.read_bytes()  # name and length first: file boundaries are part of the digest
+            digest.update(f"{path.relative_to(folder)}\0{len(data)}\0".encode())
+            digest.update(data)
     return digest.hexdigest()[:32]
 
 
 def with_fingerprint(template_text: str, digest: str) -> str:
-    """The template text with `Metadata: DeployFingerprint: <digest>` at the top level."""
-    line = f"  {KEY}: {digest}\n"
-    match = re.search(r"^Metadata:[ \t]*\n", template_text, flags=re.MULTILINE)
+    """The template text with `Metadata: DeployFingerprint: <digest>` at the top level.
+    The text (comments included) is kept where its Metadata is a block mapping or
+    absent; any other layout is written as JSON, which is YAML too."""
+    match = re.search(r"^Metadata:[ \t]*(#.*)?\r?\n((?:[ \t]*(?:#.*)?\r?\n)*)([ \t]+)\S", template_text, flags=re.MULTILINE)
     if match:
-        return template_text[:match.end()] + line + template_text[match.end():]
-    return template_text.rstrip("\n") + "\nMetadata:\n" + line
+        at = match.end(1) + 1 if match.group(1) else match.start(2)
+        return template_text[:at] + f"{match.group(3)}{KEY}: {digest}\n" + template_text[at:]
+    if not re.search(r"^Metadata\s*:", template_text, flags=re.MULTILINE):
+        return template_text.rstrip("\n") + f"\nMetadata:\n  {KEY}: {digest}\n"
+    from ..render import cfn_yaml
+
+    template = cfn_yaml.load(template_text)
+    metadata = template.get("Metadata") if isinstance(template.get("Metadata"), dict) else {}
+    template["Metadata"] = {**metadata, KEY: digest}
+    return json.dumps(template, indent=1) + "\n"
 
 
 def fingerprint_of(template: dict) -> str | None:

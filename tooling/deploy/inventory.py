@@ -170,8 +170,9 @@ class Owners:
         held = cfn.resources_by_physical_id(self.region, physical)
         if held is None:
             return self._all().get((resource_type, physical))
-        for r in held:
-            if r["ResourceType"] == resource_type and r.get("ResourceStatus") not in ("DELETE_COMPLETE", "DELETE_SKIPPED"):
+        for r in held:  # every resource of the stack that holds the id: find the one that is it
+            if (r["ResourceType"] == resource_type and r.get("PhysicalResourceId") == physical
+                    and r.get("ResourceStatus") not in ("DELETE_COMPLETE", "DELETE_SKIPPED")):
                 return Owner(r["StackName"], r["LogicalResourceId"], r["ResourceType"])
         return None
 

@@ -87,7 +87,8 @@ class Resolver:
                     if "." in name:
                         return str(self.get_att(*name.split(".", 1)))
                     return str(self.ref(name))
-                return _SUB_VAR.sub(substitute, text)
+                # ${!Literal} is CloudFormation's escape for a literal ${Literal}
+                return _SUB_VAR.sub(substitute, text).replace("${!", "${")
             if fn == "Fn::Join":
                 separator, parts = arg
                 return separator.join(str(p) for p in self.resolve(parts))
@@ -106,12 +107,17 @@ def _at(properties: dict, pointer: str):
     A pointer into a list (/properties/A/*/B) is taken at its list: the whole list compares."""
     node = properties
     for part in pointer.split("/")[2:]:
-        if part == "*" or not isinstance(node, dict):
-            break
+        if part == "*" or not isinstance(node, dict) or _is_intrinsic(node):
+            break  # a list, or an intrinsic (Fn::If, Ref, ...): compared whole
         node = node.get(part)
         if node is None:
             return None
     return node
+
+
+def _is_intrinsic(node) -> bool:
+    return isinstance(node, dict) and len(node) == 1 and next(iter(node)) in ("Ref", "Condition") or (
+        isinstance(node, dict) and len(node) == 1 and next(iter(node)).startswith("Fn::"))
 
 
 def _same(old, new, old_resolver: Resolver, new_resolver: Resolver) -> bool | None:
@@ -143,11 +149,13 @@ def verdict(resource_type: str, old: dict | None, new: dict | None,
     new_resolver = new_resolver or Resolver()
     if old is not None and new is not None and old.get("Type") != new.get("Type"):
         return Verdict(ALWAYS, ("Type",), f"the type changes from {old.get('Type')} to {new.get('Type')}")
+    old_props = (old or {}).get("Properties") or {}
+    new_props = (new or {}).get("Properties") or {}
+    if old is not None and new is not None and json.dumps(old_props, sort_keys=True) == json.dumps(new_props, sort_keys=True):
+        return Verdict(NONE)  # nothing changes: no schema needed to say so
     schema = schemas().get(resource_type)
     if schema is None:
         return Verdict(UNKNOWN, (), f"no registry schema for {resource_type}")
-    old_props = (old or {}).get("Properties") or {}
-    new_props = (new or {}).get("Properties") or {}
     found: dict[str, str] = {}
     for pointers, kind in ((schema["createOnly"], ALWAYS), (schema["conditionalCreateOnly"], MAY)):
         for pointer in pointers:

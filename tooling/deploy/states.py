@@ -87,7 +87,7 @@ def recovery(stack_name: str, status: str, failed_resources: list[str]) -> str:
     if status in ("CREATE_FAILED", "UPDATE_FAILED"):
         return f"aws cloudformation rollback-stack --stack-name {stack_name}"
     if status == "ROLLBACK_FAILED":
-        return f"aws cloudformation delete-stack --stack-name {stack_name}   (it holds only what its failed create made)"
+        return f"aws cloudformation delete-stack --stack-name {stack_name}"
     if status == "DELETE_FAILED":
         retain = f" --retain-resources {skip}" if failed_resources else ""
         return f"aws cloudformation delete-stack --stack-name {stack_name}{retain}"
