@@ -284,12 +284,12 @@ def test_owner_from_aws_answer(stub):
     cf.assert_no_pending_responses()
 
 
-DESCRIBE_ALL = ("DescribeStackResources(PhysicalResourceId=...) answers with every resource of the stack that holds "
-                "the id (AWS API reference); Owners.owner takes the first resource of the same type without comparing "
-                "its PhysicalResourceId, so it names the wrong resource")
+# DescribeStackResources(PhysicalResourceId=...) answers with every resource of the stack
+# that holds the id (AWS API reference), not only the one resource: the owner is the
+# resource of that type AND that physical id. (The emulator never answers this call, so
+# only these stubbed answers cover it.)
 
 
-@pytest.mark.xfail(strict=True, reason=DESCRIBE_ALL + ": a stack's second function is 'other-owner' of itself")
 def test_owner_is_the_resource_with_that_physical_id_not_the_first_of_its_type(stub, serial):
     """A stack holding two functions: AWS answers a query for the second with both."""
     lam, cf = stub("lambda"), stub("cloudformation")
@@ -306,7 +306,6 @@ def test_owner_is_the_resource_with_that_physical_id_not_the_first_of_its_type(s
     assert surveyed.state == inventory.OURS
 
 
-@pytest.mark.xfail(strict=True, reason=DESCRIBE_ALL + ": an orphaned function is taken for the stack's own")
 def test_an_orphan_is_not_owned_by_the_stack_holding_another_resource_of_that_name(stub, serial):
     """Function x exists outside any stack; the backend stack holds a role named x and
     its function Fn under an older name. AWS answers the query for x with the whole stack."""

@@ -129,7 +129,7 @@ def plan(ws, args, log) -> int:
                     label = change.label
                     before, after = deployed.get(change.logical_id), rendered.get(change.logical_id)
                     if change.action == "Modify" and before and after and before.get("Type") == change.resource_type:
-                        label = replacement.verdict(change.resource_type, before, after).label  # the schema decides
+                        label = replacement.verdict(change.resource_type, before, after, *report.resolved[key]).label  # the schema decides
                     row = {"action": label, "logical_id": change.logical_id, "type": change.resource_type}
                     if change.direct:
                         entry["changes"].append({**row, "causes": list(change.causes)})

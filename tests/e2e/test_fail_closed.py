@@ -45,7 +45,7 @@ def test_6_the_stateful_gate_runs_in_update_rollback_complete(local_aws, boto, v
     assert failed.returncode == 1, failed.stderr[-2000:]
     assert stack_state(cfn, names()["storage"])[0] == "UPDATE_ROLLBACK_COMPLETE"
 
-    variant(lambda t: edit_file(t / "storage.yaml.j2", *KEY_CHANGE))
+    variant(lambda t: (t / "storage.yaml.j2").write_text((t / "storage.yaml.j2").read_text().replace(*KEY_CHANGE)))
     checked, report = deploy_json(local_aws, "check")
     assert checked.returncode == 3, checked.stderr[-2000:]
     assert report["states"]["storage"] == "UPDATE_ROLLBACK_COMPLETE"

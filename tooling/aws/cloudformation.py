@@ -218,7 +218,7 @@ def wait_change_set(region: str, change_set_id: str, timeout: float = 300, poll:
     cfn = client("cloudformation", region)
     try:
         cfn.get_waiter("change_set_create_complete").wait(
-            ChangeSetName=change_set_id, WaiterConfig={"Delay": poll, "MaxAttempts": max(1, int(timeout / poll))})
+            ChangeSetName=change_set_id, WaiterConfig={"Delay": poll, "MaxAttempts": max(1, int(timeout / poll)) if poll > 0 else 1})
     except WaiterError:
         pass  # FAILED, or still computing at the deadline: the description below says which
     described = cfn.describe_change_set(ChangeSetName=change_set_id)
@@ -229,6 +229,7 @@ def wait_change_set(region: str, change_set_id: str, timeout: float = 300, poll:
         changes.extend(page.get("Changes", []))
         token = page.get("NextToken")
     described["Changes"] = changes
+    described.pop("NextToken", None)  # every page is in Changes now
     return described
 
 
@@ -247,7 +248,7 @@ def execute_change_set(region: str, change_set_id: str) -> None:
     try:
         cfn.execute_change_set(ChangeSetName=change_set_id, ClientRequestToken=f"deploy-py-{change_set_id.rsplit('/', 1)[-1]}")
     except ClientError as exc:
-        if error_code(exc) != "InvalidChangeSetStatus":
+        if error_code(exc) not in ("InvalidChangeSetStatus", "TokenAlreadyExistsException"):
             raise
         status = cfn.describe_change_set(ChangeSetName=change_set_id).get("ExecutionStatus")
         if status not in ("EXECUTE_IN_PROGRESS", "EXECUTE_COMPLETE"):

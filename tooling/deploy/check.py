@@ -81,6 +81,7 @@ class Report:
     named: list[inventory.Surveyed] = field(default_factory=list)
     inspections: dict[str, changesets.Inspection] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    resolved: dict = field(default_factory=dict)  # key -> (old, new) resolvers of each update
 
     @property
     def targets(self) -> list[str]:
@@ -127,9 +128,8 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
     updates = [report.facts[k] for k in targets if report.facts[k].state.action == states.UPDATE]
     live = cfn.list_exports(ws.region) if updates else {}
     exports = {name: e["Value"] for name, e in live.items()}
-    report.findings += export_contract(ws, updates, exports)
-
-    resolved = {f.key: resolvers(ws, f, exports) for f in updates}
+    resolved = report.resolved = {f.key: resolvers(ws, f, exports) for f in updates}
+    report.findings += export_contract(ws, updates, exports, resolved)
     storage = report.facts.get(naming.STORAGE)
     if storage and storage.target and storage.state.action == states.UPDATE:
         report.findings += findings.stateful_findings(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE])
@@ -138,7 +138,7 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
     return report
 
 
-def export_contract(ws: Workspace, updates: list[StackFacts], exports: dict[str, str]) -> list[Finding]:
+def export_contract(ws: Workspace, updates: list[StackFacts], exports: dict[str, str], resolved: dict) -> list[Finding]:
     importing_in_render: dict[str, set[str]] = {}
     for stack in ws.manifest["stacks"]:
         for export in stack["imports"]:
@@ -151,7 +151,7 @@ def export_contract(ws: Workspace, updates: list[StackFacts], exports: dict[str,
         new_exports = set(ws.stacks[facts.key]["exports"])
         removed = sorted(set(deployed) - new_exports)
         kept = {e: k for e, k in deployed.items() if e in new_exports}
-        old, new = resolvers(ws, facts, exports)
+        old, new = resolved[facts.key]
         changed = findings.changed_exports(facts.deployed_template.get("Outputs") or {}, ws.template(facts.key).get("Outputs") or {},
                                            kept, old, new)
         importers = {e: cfn.list_imports(ws.region, e) for e in removed + changed}

@@ -170,10 +170,16 @@ class Owners:
         held = cfn.resources_by_physical_id(self.region, physical)
         if held is None:
             return self._all().get((resource_type, physical))
-        for r in held:  # every resource of the stack that holds the id: find the one that is it
+        # The answer lists the resources of the stack holding the id (at most 100): find the one that is it.
+        for r in held:
             if (r["ResourceType"] == resource_type and r.get("PhysicalResourceId") == physical
                     and r.get("ResourceStatus") not in ("DELETE_COMPLETE", "DELETE_SKIPPED")):
                 return Owner(r["StackName"], r["LogicalResourceId"], r["ResourceType"])
+        for stack_name in sorted({r["StackName"] for r in held}) if len(held) >= 100 else ():
+            for r in cfn.stack_resources(self.region, stack_name):
+                if (r["ResourceType"] == resource_type and r.get("PhysicalResourceId") == physical
+                        and r.get("ResourceStatus") not in ("DELETE_COMPLETE", "DELETE_SKIPPED")):
+                    return Owner(stack_name, r["LogicalResourceId"], r["ResourceType"])
         return None
 
 
