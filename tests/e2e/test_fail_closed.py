@@ -55,9 +55,10 @@ def test_6_the_stateful_gate_runs_in_update_rollback_complete(local_aws, boto, v
     assert refused.returncode == 3 and "SessionsTable" in refused.stdout
     assert stack_state(cfn, names()["storage"])[0] == "UPDATE_ROLLBACK_COMPLETE"
     intact()
-    mark_stale()
-    ensure_applied(local_aws)  # the real render brings storage back to UPDATE_COMPLETE
-    assert stack_state(cfn, names()["storage"])[0] == "UPDATE_COMPLETE"
+    mark_stale()  # the real render is what the rollback restored: nothing to deploy, nothing blocks
+    checked, report = deploy_json(local_aws, "check")
+    assert checked.returncode == 0 and report["findings"] == [] and report["stacks_to_deploy"] == []
+    ensure_applied(local_aws)
 
 
 # --- 7. the schema decides -----------------------------------------------------------------
