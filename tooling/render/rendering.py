@@ -76,9 +76,23 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+# Compiled templates are cached (keyed by each source's checksum, so an edit is always
+# seen): compiling the seven templates is most of a render's time.
+BYTECODE_CACHE = ROOT / "build" / ".jinja-cache"
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    try:
+        BYTECODE_CACHE.mkdir(parents=True, exist_ok=True)
+        return jinja2.FileSystemBytecodeCache(str(BYTECODE_CACHE))
+    except OSError:  # a read-only checkout renders without it
+        return None
+
+
 def jinja_environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # YAML, not HTML
