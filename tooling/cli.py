@@ -205,15 +205,26 @@ def check_dependencies(ws, only: list[str]) -> None:
 
 def apply(ws, args, log) -> int:
     from .aws.sam_runner import SamRunner
-    from .deploy import apply as applying
-    from .deploy import check, findings, ledger
-    from .deploy.progress import Progress
 
     only = list(args.only or [])
     selected = only or list(ws.stacks)
     if only:
         check_dependencies(ws, only)
     log(f"apply: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}" + (f"; only {', '.join(only)}" if only else ""))
+    sam = SamRunner()
+    if any(ws.stacks[k].get("sam") for k in selected):
+        sam.start()  # imports the SAM CLI in the background while the check runs (stopped at once if unused)
+    try:
+        return _apply(ws, args, log, selected, sam)
+    finally:
+        sam.stop()
+
+
+def _apply(ws, args, log, selected, sam) -> int:
+    from .deploy import apply as applying
+    from .deploy import check, findings, ledger
+    from .deploy.progress import Progress
+
     report = check.run_check(ws, selected, log)
     overrides = {flag for flag in OVERRIDE_FLAGS if getattr(args, flag.lstrip("-").replace("-", "_"), False)}
     blocking, overridden, notes = findings.by_kind(report.findings, overrides)
@@ -232,14 +243,8 @@ def apply(ws, args, log) -> int:
         if item.state == "orphan" and "--allow-orphans" in overrides:
             orphans.setdefault(item.resource.stack, set()).add(item.resource.logical_id)
     options = applying.Options(overrides=overrides, orphans=orphans)
-    sam = SamRunner()
-    if any(ws.stacks[k].get("sam") for k in report.targets):
-        sam.start()  # imports the SAM CLI in the background while storage deploys
-    try:
-        progress = Progress(stream=sys.stderr if args.json else sys.stdout)
-        outcomes = applying.run_apply(ws, report, selected, progress, sam, options)
-    finally:
-        sam.stop()
+    progress = Progress(stream=sys.stderr if args.json else sys.stdout)
+    outcomes = applying.run_apply(ws, report, selected, progress, sam, options)
     failed = [o for o in outcomes if o.result == "failed"]
     refused = [o for o in outcomes if o.result == "refused"]
     log("")

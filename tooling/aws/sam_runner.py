@@ -51,12 +51,13 @@ class SamRunner:
             if message.get("ready"):
                 self._ready.set()
                 continue
-            slot = self._waiting.get(message["id"])
+            slot = self._waiting.pop(message["id"], None)
             if slot is not None:
                 slot["exit"] = message["exit"]
                 slot["done"].set()
         self._ready.set()
-        for slot in list(self._waiting.values()):  # the server died: release every waiter
+        pending, self._waiting = list(self._waiting.values()), {}
+        for slot in pending:  # the server died: release every waiter
             slot.setdefault("exit", 1)
             slot["done"].set()
 
