@@ -12,6 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+pytest_plugins = ["aws_stubs"]  # the Stubber fixtures of the AWS-layer tests
+
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
 

@@ -7,7 +7,6 @@ on AWS itself, not only on the emulator."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,11 +15,13 @@ import botocore.exceptions
 import pytest
 from botocore.stub import ANY, Stubber
 
+from aws_stubs import REGION
 from tooling.aws import cloudformation as cfn
 from tooling.aws import lookups, session
 from tooling.errors import UserError
 
-REGION = "us-east-1"
+pytestmark = pytest.mark.usefixtures("no_real_aws")
+
 ACCOUNT = "123456789012"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/app/8e2d1f40-0000-11f0-9c3b-0a1b2c3d4e5f"
 CHANGE_SET_ID = (f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/deploy-py-0123456789abcdef0123456789abcdef/"
@@ -29,40 +30,6 @@ T0 = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 
 # --- fixtures ---------------------------------------------------------------------------
-
-@pytest.fixture(autouse=True)
-def no_real_aws(monkeypatch, tmp_path):
-    """No endpoint, credentials, profile or instance role of the machine leaks in."""
-    for key in list(os.environ):
-        if key.startswith("AWS_") and key != "AWS_CA_BUNDLE":
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    session.reset()
-    yield
-    session.reset()
-
-
-@pytest.fixture
-def stub():
-    """stub(service) -> the Stubber of the client the layer gets for (service, REGION)."""
-    base = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=REGION)
-    stubbers: dict[str, Stubber] = {}
-
-    def get(service: str) -> Stubber:
-        if service not in stubbers:
-            client = base.client(service, region_name=REGION)
-            session._clients[(service, REGION)] = client
-            stubbers[service] = Stubber(client)
-            stubbers[service].activate()
-        return stubbers[service]
-
-    yield get
-    for stubber in stubbers.values():
-        stubber.deactivate()
-    session.reset()
-
 
 def capture(stubber: Stubber, operation: str) -> list[dict]:
     """The parameters of every call of `operation` (PascalCase) on the stubbed client."""

@@ -4,57 +4,23 @@ proven against AWS's own answers replayed with botocore's Stubber (no network)."
 from __future__ import annotations
 
 import datetime as dt
-import os
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
+from aws_stubs import REGION
 from conftest import ACCOUNT, load_template
-from tooling.aws import lookups, session
+from tooling.aws import lookups
 from tooling.deploy import inventory, replacement, states
 from tooling.deploy.inventory import NamedResource, Owner
 
-REGION = "us-east-1"
+pytestmark = pytest.mark.usefixtures("no_real_aws")
+
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 EXISTS, MISSING = lookups.EXISTS, lookups.MISSING
 
 
 # --- fixtures ---------------------------------------------------------------------------
-
-@pytest.fixture(autouse=True)
-def no_real_aws(monkeypatch, tmp_path):
-    """No endpoint, credentials, profile or instance role of the machine leaks in."""
-    for key in list(os.environ):
-        if key.startswith("AWS_") and key != "AWS_CA_BUNDLE":
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    session.reset()
-    yield
-    session.reset()
-
-
-@pytest.fixture
-def stub():
-    """stub(service) -> the Stubber of the client the layer gets for (service, REGION)."""
-    base = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=REGION)
-    stubbers: dict[str, Stubber] = {}
-
-    def get(service: str) -> Stubber:
-        if service not in stubbers:
-            client = base.client(service, region_name=REGION)
-            session._clients[(service, REGION)] = client
-            stubbers[service] = Stubber(client)
-            stubbers[service].activate()
-        return stubbers[service]
-
-    yield get
-    for stubber in stubbers.values():
-        stubber.deactivate()
-    session.reset()
-
 
 class _Serial:
     """A ThreadPoolExecutor stand-in: survey's lookups run in order, so that the

@@ -97,7 +97,8 @@ def waves_line(ws) -> str:
 
 def plan(ws, args, log) -> int:
     from .aws.sam_runner import SamRunner
-    from .deploy import check, replacement, states
+    from .deploy import check
+    from .deploy.plan import stack_plan
 
     log(f"plan: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}")
     sam = SamRunner().start()
@@ -110,35 +111,7 @@ def plan(ws, args, log) -> int:
     for number, wave in enumerate(ws.manifest["waves"], start=1):
         log(f"wave {number}:")
         for key in wave:
-            facts = report.facts[key]
-            entry = {"key": key, "state": facts.state.status, "changes": [], "follows": []}
-            inspection = report.inspections.get(key)
-            if facts.refused_locally:
-                entry.update(action="skipped", reason=facts.refused_locally)
-            elif facts.state.action in (states.BUSY, states.RECOVER, states.UNKNOWN):
-                entry.update(action="blocked", reason=f"{facts.state.status}: see the findings")
-            elif facts.state.action in (states.ABSENT, states.REPLACE):
-                entry.update(action="create")
-            elif not facts.changed or (inspection and inspection.outcome == "no-changes"):
-                entry.update(action="unchanged")
-            elif inspection is None or inspection.outcome != "ready":
-                entry.update(action="update", reason=f"change set {inspection.outcome}: {inspection.reason}" if inspection else "")
-            else:
-                deployed, rendered = facts.deployed_template.get("Resources") or {}, ws.template(key).get("Resources") or {}
-                for change in inspection.summary:
-                    label = change.label
-                    before, after = deployed.get(change.logical_id), rendered.get(change.logical_id)
-                    if change.action == "Modify" and before and after and before.get("Type") == change.resource_type:
-                        label = replacement.verdict(change.resource_type, before, after, *report.resolved[key]).label  # the schema decides
-                    row = {"action": label, "logical_id": change.logical_id, "type": change.resource_type}
-                    if change.direct:
-                        entry["changes"].append({**row, "causes": list(change.causes)})
-                    else:
-                        entry["follows"].append({**row, "caused_by": list(change.caused_by)})
-                counts: dict[str, int] = {}
-                for change in entry["changes"]:
-                    counts[change["action"]] = counts.get(change["action"], 0) + 1
-                entry.update(action="update" if inspection.summary else "unchanged", counts=counts, schema_notes=inspection.notes)
+            entry = stack_plan(ws, report, key)
             result["stacks"].append(entry)
             if entry["action"] == "update" and entry.get("counts") is not None:
                 log(f"  {key}: update ({', '.join(f'{n} {label}' for label, n in sorted(entry['counts'].items()))})")

@@ -31,13 +31,19 @@ class Lookup:
 EXISTS, MISSING = Lookup("exists"), Lookup("missing")
 
 
-def _by_error(call, missing_codes: tuple[str, ...]) -> Lookup:
-    """exists when `call` returns truthy, missing on one of `missing_codes`."""
+FOREIGN_BUCKET = Lookup("foreign", "S3 answers 403: the name is taken by a bucket this account cannot see (another account's)")
+
+
+def _by_error(call, missing_codes: tuple[str, ...], foreign_codes: tuple[str, ...] = ()) -> Lookup:
+    """exists when `call` returns truthy, missing on one of `missing_codes`, foreign on
+    one of `foreign_codes`; any other answer is unknown, and says why."""
     try:
         return EXISTS if call() else MISSING
     except ClientError as exc:
         if error_code(exc) in missing_codes:
             return MISSING
+        if error_code(exc) in foreign_codes:
+            return FOREIGN_BUCKET
         if error_code(exc) in UNSUPPORTED_CODES:
             return Lookup("unknown", f"this endpoint does not implement it ({describe_error(exc)})", unsupported=True)
         return Lookup("unknown", describe_error(exc))
@@ -46,19 +52,8 @@ def _by_error(call, missing_codes: tuple[str, ...]) -> Lookup:
 
 
 def _bucket(region, account_id, name):
-    try:
-        client("s3", region).head_bucket(Bucket=name)
-        return EXISTS
-    except ClientError as exc:
-        if error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
-            return MISSING
-        if error_code(exc) in ("403", "AccessDenied"):
-            return Lookup("foreign", "S3 answers 403: the name is taken by a bucket this account cannot see (another account's)")
-        if error_code(exc) in UNSUPPORTED_CODES:
-            return Lookup("unknown", f"this endpoint does not implement it ({describe_error(exc)})", unsupported=True)
-        return Lookup("unknown", describe_error(exc))
-    except botocore.exceptions.BotoCoreError as exc:
-        return Lookup("unknown", describe_error(exc))
+    return _by_error(lambda: client("s3", region).head_bucket(Bucket=name) or True,
+                     ("404", "NoSuchBucket", "NotFound"), foreign_codes=("403", "AccessDenied"))
 
 
 def _log_group(region, account_id, name):

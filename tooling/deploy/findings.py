@@ -146,7 +146,7 @@ def changed_exports(deployed_outputs: dict, rendered_outputs: dict, kept: dict[s
     for export, output_key in sorted(kept.items()):
         before = (deployed_outputs.get(output_key) or {}).get("Value")
         after = (rendered_outputs.get(output_key) or {}).get("Value")
-        if replacement._same(before, after, old, new) is not True:
+        if replacement.same_value(before, after, old, new) is not True:
             changed.append(export)
     return changed
 

@@ -120,7 +120,7 @@ def _is_intrinsic(node) -> bool:
         isinstance(node, dict) and len(node) == 1 and next(iter(node)).startswith("Fn::"))
 
 
-def _same(old, new, old_resolver: Resolver, new_resolver: Resolver) -> bool | None:
+def same_value(old, new, old_resolver: Resolver, new_resolver: Resolver) -> bool | None:
     """True/False when established; None when it cannot be (unresolved and written differently)."""
     if json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True):
         return True
@@ -160,7 +160,7 @@ def verdict(resource_type: str, old: dict | None, new: dict | None,
     for pointers, kind in ((schema["createOnly"], ALWAYS), (schema["conditionalCreateOnly"], MAY)):
         for pointer in pointers:
             name = "/".join(pointer.split("/")[2:]).replace("/*", "")
-            same = _same(_at(old_props, pointer), _at(new_props, pointer), old_resolver, new_resolver)
+            same = same_value(_at(old_props, pointer), _at(new_props, pointer), old_resolver, new_resolver)
             if same is True:
                 continue
             this = kind if same is False else UNKNOWN
