@@ -48,6 +48,12 @@ def parse_args(argv):
     commands.add_parser("adopt", parents=[common], epilog=EXIT,
                         help="import orphaned storage resources (buckets, table) into the storage stack, data kept")
     commands.add_parser("status", parents=[common], epilog=EXIT, help="a table of the stacks: state, protection, last update, outputs")
+    migrate = commands.add_parser("migrate", parents=[common], epilog=EXIT,
+                                  help="move the buckets and the table out of the stacks of the old layout into the storage stack, data kept")
+    migrate.add_argument("--dry-run", action="store_true", help="print the resources, their stacks and every step; change nothing")
+    migrate.add_argument("--delete-old", nargs="+", metavar="STACK",
+                         help="delete these old stacks, after checking that they hold no stateful resource")
+    migrate.add_argument("--stop-after", choices=("untag", "retain", "remove", "import"), help=argparse.SUPPRESS)  # the resume test
     destroy = commands.add_parser("destroy", parents=[common], epilog=EXIT,
                                   help="delete the stateless stacks in reverse wave order (never empties a bucket)")
     destroy.add_argument("--include-storage", action="store_true",
@@ -311,7 +317,105 @@ def adopt(ws, args, log) -> int:
     return {"done": 0, "nothing": 0, "refused": 3}.get(result.status, 1)
 
 
-HANDLERS = {"plan": plan, "apply": apply, "status": status, "destroy": destroy, "check": check_command, "adopt": adopt}
+def migrate(ws, args, log) -> int:
+    from .deploy import migrate as migrating
+
+    if args.delete_old:
+        return delete_old(ws, args, log)
+    moves, templates, tagged = migrating.survey(ws)
+    steps = migrating.plan_steps(moves, templates, tagged)
+    old = sorted({m.old_stack for m in moves if m.old_stack})
+    if not args.dry_run:
+        old = migrating.record_old_stacks(ws, old)
+    log(f"migrate: {ws.env} in {ws.account_id}/{ws.region}: the storage render's stateful resources")
+    log(f"  {'resource':<26} {'name':<48} {'where':<14} {'old stack':<28} DeletionPolicy")
+    for m in moves:
+        log(f"  {m.logical_id:<26} {m.name:<48} {m.state:<14} {(m.old_stack or '-'):<28} {m.deletion_policy or '-'}"
+            + (f"  ({m.reason})" if m.reason else ""))
+    log("steps:" if steps else "steps: none; every stateful resource is in the storage stack")
+    for number, step in enumerate(steps, start=1):
+        log(f"  {number}. {step.kind:<7} {step.stack}: {step.detail}" + (f" [{', '.join(step.resources)}]" if step.resources else ""))
+    blocked = [m for m in moves if m.state == "blocked"]
+    result = {"env": ws.env, **migrating.verdict_json(moves, steps), "old_stacks": old}
+    if blocked:
+        log(f"migrate: refused: {len(blocked)} resource(s) cannot be moved here (see above); nothing changed")
+        if args.json:
+            emit_json({**result, "ok": False})
+        return 3
+    if args.dry_run:
+        log("migrate: dry run; nothing changed")
+        if args.json:
+            emit_json({**result, "ok": True, "dry_run": True})
+        return 0
+    done = []
+    try:
+        for step in steps:
+            if step.kind in ("import", "protect"):
+                continue
+            log(f"migrate: {step.kind} {step.stack}")
+            migrating.run_step(ws, step, moves, templates, log)
+            done.append(step.as_json())
+            if args.stop_after == step.kind:
+                log(f"migrate: stopped after {step.kind} as asked; run it again to go on")
+                return 130
+        if any(s.kind == "import" for s in steps):
+            from .deploy import adopt as adopting
+
+            log("migrate: import into the storage stack")
+            adopted = adopting.run_adopt(ws, log)
+            if adopted.status not in ("done", "nothing"):
+                raise migrating.Refused(f"import: {adopted.detail}")
+            done.append({"kind": "import", "stack": naming.STORAGE, "resources": [r.logical_id for r in adopted.adopted]})
+            if args.stop_after == "import":
+                log("migrate: stopped after import as asked; run it again to go on")
+                return 130
+    except migrating.Refused as exc:
+        log(f"migrate: stopped: {exc}")
+        log("migrate: every step so far is complete; nothing is half-done. Fix the cause and run migrate again: it resumes.")
+        if args.json:
+            emit_json({**result, "ok": False, "done": done, "error": str(exc)})
+        return 1
+    for line in migrating.hand_over(ws, old):
+        log(f"migrate: {line}")
+    if args.json:
+        emit_json({**result, "ok": True, "done": done})
+    return 0
+
+
+def delete_old(ws, args, log) -> int:
+    from .aws import cloudformation as cfn
+    from .deploy import migrate as migrating
+
+    problems = migrating.old_stacks_to_delete(ws, args.delete_old)
+    if problems:
+        for problem in problems:
+            log(f"migrate: refused: {problem}")
+        return 3
+    importers = {}
+    for name in args.delete_old:
+        stack = cfn.describe_stack(ws.region, name) or {}
+        importers[name] = {i for o in stack.get("Outputs", []) if o.get("ExportName") for i in cfn.list_imports(ws.region, o["ExportName"])}
+    try:
+        order = migrating.deletion_order(args.delete_old, importers)
+    except migrating.Refused as exc:
+        log(f"migrate: refused: {exc}")
+        return 3
+    results = {}
+    for name in order:
+        if cfn.describe_stack(ws.region, name) is None:
+            results[name] = "absent"
+        else:
+            cfn.delete_stack(ws.region, name)
+            left = cfn.wait_stack(ws.region, name, 3600, 1)
+            results[name] = "deleted" if left is None else f"{left['StackStatus']}: {left.get('StackStatusReason', '')}"
+        log(f"  {name}: {results[name]}")
+    if args.json:
+        emit_json({"env": ws.env, "deleted": results})
+    return 0 if all(r in ("deleted", "absent") for r in results.values()) else 1
+
+
+HANDLERS = {"plan": plan, "apply": apply, "status": status, "destroy": destroy, "check": check_command, "adopt": adopt,
+            "migrate": migrate}
 
 
 def main(argv=None) -> int:

@@ -176,7 +176,7 @@ def validation_error(region: str, template_body: str) -> str | None:
 def create_change_set(region: str, stack_name: str, change_set_type: str, capabilities: list[str],
                       template_body: str | None = None, template_url: str | None = None,
                       tags: dict[str, str] | None = None, resources_to_import: list[dict] | None = None,
-                      import_existing: bool = False) -> str:
+                      import_existing: bool = False, parameters: list[dict] | None = None) -> str:
     """Create a change set and return its id. Its name and ClientToken are unique to
     this call, so a retry after a lost response is recognised as the same request."""
     token = uuid.uuid4().hex
@@ -196,6 +196,8 @@ def create_change_set(region: str, stack_name: str, change_set_type: str, capabi
         kwargs["ResourcesToImport"] = resources_to_import
     if import_existing:
         kwargs["ImportExistingResources"] = True
+    if parameters:
+        kwargs["Parameters"] = parameters
     cfn = client("cloudformation", region)
     try:
         return cfn.create_change_set(**kwargs)["Id"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from .session import client
+from .session import ClientError, client, error_code
 
 
 def upload_template(region: str, bucket: str, key: str, body: str) -> str:
@@ -14,3 +14,32 @@ def upload_template(region: str, bucket: str, key: str, body: str) -> str:
     if endpoint:
         return f"{endpoint.rstrip('/')}/{bucket}/{key}"
     return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
+
+
+def remove_bucket_tag(region: str, bucket: str, key: str) -> bool:
+    """Take one tag off a bucket, keeping the others; whether it was there."""
+    s3 = client("s3", region)
+    try:
+        tags = s3.get_bucket_tagging(Bucket=bucket)["TagSet"]
+    except ClientError as exc:
+        if error_code(exc) in ("NoSuchTagSet", "NoSuchTagSetError"):
+            return False
+        raise
+    kept = [t for t in tags if t["Key"] != key]
+    if len(kept) == len(tags):
+        return False
+    if kept:
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": kept})
+    else:
+        s3.delete_bucket_tagging(Bucket=bucket)
+    return True
+
+
+def has_bucket_tag(region: str, bucket: str, key: str) -> bool:
+    try:
+        tags = client("s3", region).get_bucket_tagging(Bucket=bucket)["TagSet"]
+    except ClientError as exc:
+        if error_code(exc) in ("NoSuchTagSet", "NoSuchTagSetError"):
+            return False
+        raise
+    return any(t["Key"] == key for t in tags)
