@@ -2,23 +2,32 @@
 # The lint and security gates over every rendered template of every environment:
 #   cfn-lint (.cfnlintrc: informational checks on, the project's rules in lint/rules)
 #   checkov, offline; a skipped check needs a reason in the resource's metadata
+#   AWS Control Tower's proactive controls (cfn-guard, lint/guard.py); a control this
+#     design cannot meet needs its reason in lint/guard-exceptions.toml
 #   taskcat lint over .taskcat.yml
-# Renders each environment for a fixed example account into build/lint/<env>.
+# Renders each environment for a fixed example account, in us-east-1 (where what is bound
+# to CloudFront lives) and in eu-west-1 (any other region), into build/lint/<env>-<region>.
 # Zero findings pass; anything else fails. Run ci/setup.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINT_ACCOUNT=123456789012
+LINT_REGIONS="us-east-1 eu-west-1"
 OUT=build/lint
 rm -rf "$OUT"
 envs=$(ls environments/*.toml | xargs -n1 basename | sed 's/\.toml$//')
+renders=()
 for env in $envs; do
-  .venv/bin/python render.py --env "$env" --account-id "$LINT_ACCOUNT" --out "$OUT/$env" -q
+  for region in $LINT_REGIONS; do
+    .venv/bin/python render.py --env "$env" --account-id "$LINT_ACCOUNT" --region "$region" --out "$OUT/$env-$region" -q
+    renders+=("$OUT/$env-$region")
+  done
 done
-templates=$(find "$OUT" -name '*.yaml' | sort)
-count=$(echo "$templates" | wc -l)
+count=$(find "$OUT" -name '*.yaml' | wc -l)
 
-echo "lint: cfn-lint over $count templates ($(echo $envs))"
-.tools/cfn-lint/bin/cfn-lint $templates
+echo "lint: cfn-lint over $count templates ($(echo $envs); $LINT_REGIONS)"
+for region in $LINT_REGIONS; do
+  .tools/cfn-lint/bin/cfn-lint --regions "$region" -- $(find "$OUT" -path "*-$region/*" -name '*.yaml' | sort)
+done
 echo "lint: cfn-lint: 0 findings"
 
 echo "lint: checkov over $count templates"
@@ -26,7 +35,10 @@ summary=$(.tools/checkov/bin/checkov --skip-download --quiet --compact --framewo
   echo "$summary"; echo "lint: checkov failed" >&2; exit 1; }
 echo "lint: checkov: $(echo "$summary" | grep -m1 -o 'Passed checks: .*')"
 
+echo "lint: AWS Control Tower's proactive controls (cfn-guard) over $count templates"
+.venv/bin/python lint/guard.py "${renders[@]}"
+
 echo "lint: taskcat lint (.taskcat.yml over build/taskcat, rendered from dev)"
-rm -rf build/taskcat && cp -r "$OUT/dev" build/taskcat
+rm -rf build/taskcat && cp -r "$OUT/dev-us-east-1" build/taskcat
 # taskcat imports pkg_resources and says so on every start: keep its output to what it found.
 PYTHONWARNINGS=ignore::UserWarning .tools/taskcat/bin/taskcat -q lint

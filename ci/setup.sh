@@ -2,7 +2,9 @@
 # Installs every environment this repository uses, each isolated and pinned:
 #   .venv                  the project's own code (render.py, deploy.py, tests)
 #   .tools/<tool>          one per tool whose pins conflict with the others:
-#                          sam, checkov, taskcat, cfn-lint, ministack, microburst
+#                          sam, checkov, taskcat, cfn-lint, ministack, microburst, playwright
+#   /usr/bin/chromium      Debian's chromium, driven by Playwright in the browser test
+#                          (apt-get, only when it is missing; no browser is downloaded)
 # Lock files live in ci/requirements/<env>.txt (compiled from <env>.in with uv).
 # Idempotent: an environment is rebuilt only when its lock file changed, so a
 # second run takes well under a second.
@@ -40,9 +42,25 @@ sync_env() {  # sync_env <dir> <lock file>
 
 only=${1:-all}
 [ "$only" = all ] || [ "$only" = project ] && sync_env "$ROOT/.venv" "$REQ/project.txt"
-for tool in cfn-lint checkov taskcat sam ministack microburst; do
+for tool in cfn-lint checkov taskcat sam ministack microburst playwright; do
   if [ "$only" = all ] || [ "$only" = "$tool" ]; then
     sync_env "$TOOLS/$tool" "$REQ/$tool.txt"
   fi
 done
+if [ "$only" = all ] || [ "$only" = cfn-guard ]; then "$ROOT/ci/setup-guard.sh"; fi   # cfn-guard + Control Tower rules (npm)
+
+# The browser of the browser test: Debian's package (Playwright's own browser download
+# cannot be used). Skipped at once when it is there.
+if { [ "$only" = all ] || [ "$only" = chromium ]; } && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    # Not fatal: only the end-to-end browser test needs it (./ci/test.sh --unit, as the
+    # backend pipeline's build on CodeBuild runs it, does not), and that test says so.
+    echo "setup: /usr/bin/chromium is missing and cannot be installed here (as root on Debian: apt-get install chromium);" \
+         "the browser test will fail without it" >&2
+  else
+    echo "setup: installing chromium (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
 exit 0

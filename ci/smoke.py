@@ -5,11 +5,15 @@
            upload URL, PUT a file through it, list the session's uploads;
   webhook: the Instagram verification handshake and a signed event (the verify
            token and app secret are put into SSM as SecureStrings first when
-           --seed-secrets is given, as the local run does).
+           --seed-secrets is given, as the local run does);
+  operations: a record put to the log archive delivery stream lands as an object
+           in the log archive bucket; every alarm of the render exists, with its
+           actions on the alarm topic; the pipeline-failure rule targets that topic
+           and watches both pipelines.
 
     python ci/smoke.py --env dev [--local] [--seed-secrets]
 
-Reads the API ids from the stacks' outputs. Against the local AWS the APIs are
+Reads the API ids, the topic and the pipeline names from the stacks' outputs. Against the local AWS the APIs are
 reached path-style (<endpoint>/_aws/execute-api/<api-id>/<path>); against AWS at
 their execute-api endpoint. Exit 0 and "smoke: ok" when every step passed."""
 from __future__ import annotations
@@ -98,6 +102,48 @@ def webhook(smoke: Smoke, outputs: dict, secrets: dict[str, str]) -> None:
     smoke.check("an unsigned webhook event is rejected", status == 401, f"(HTTP {status})")
 
 
+def operations(smoke: Smoke, ws, outputs: dict, client, firehose_wait: float) -> None:
+    resources = ws.template("operations")["Resources"]
+    topic = outputs["AlarmTopicArn"]
+
+    stream = resources["LogArchiveStream"]["Properties"]["DeliveryStreamName"]
+    bucket = ws.manifest["physical_names"]["buckets"]["log_archive"]
+    marker = f"smoke record {uuid.uuid4()}".encode()
+    s3 = client("s3")
+    before = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="cloudwatch-logs/")
+              for o in page.get("Contents", [])}
+    client("firehose").put_record(DeliveryStreamName=stream, Record={"Data": marker})
+    landed, deadline = None, time.monotonic() + firehose_wait
+    while landed is None and time.monotonic() < deadline:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="cloudwatch-logs/"):
+            for item in page.get("Contents", []):
+                if item["Key"] not in before and marker in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read():
+                    landed = item["Key"]
+        if landed is None:
+            time.sleep(1)
+    smoke.check("a record put to the log archive stream lands in the log archive bucket", landed is not None,
+                f"(nothing with it under s3://{bucket}/cloudwatch-logs/ after {firehose_wait:.0f}s)")
+
+    expected = sorted(r["Properties"]["AlarmName"] for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm")
+    cloudwatch, alarms = client("cloudwatch"), {}
+    for start in range(0, len(expected), 100):
+        answer = cloudwatch.describe_alarms(AlarmNames=expected[start:start + 100], MaxRecords=100)
+        alarms.update({a["AlarmName"]: a for a in answer["MetricAlarms"]})
+    missing = [name for name in expected if name not in alarms]
+    astray = [name for name, a in alarms.items()
+              if a.get("AlarmActions") != [topic] or a.get("OKActions") != [topic] or not a.get("ActionsEnabled")]
+    smoke.check(f"all {len(expected)} alarms exist, each with its actions on the alarm topic",
+                bool(expected) and not missing and not astray, f"(missing: {missing}; other actions: {astray})")
+
+    events = client("events")
+    rule = resources["PipelineFailureRule"]["Properties"]["Name"]
+    targets = [t["Arn"] for t in events.list_targets_by_rule(Rule=rule)["Targets"]]
+    watched = json.loads(events.describe_rule(Name=rule)["EventPattern"])["detail"]["pipeline"]
+    pipelines = [outputs["BackendPipelineName"], outputs["FrontendPipelineName"]]
+    smoke.check("the pipeline-failure rule targets the alarm topic and watches both pipelines",
+                targets == [topic] and sorted(watched) == sorted(pipelines), f"(targets {targets}, pipelines {watched})")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Smoke-check a deployed environment over HTTP.")
     parser.add_argument("--env", required=True)
@@ -109,7 +155,7 @@ def main(argv=None) -> int:
         ws = workspace.open_workspace(args.env, args.local, log=lambda _: None)
         env = environment.load(args.env)
         outputs = {}
-        for key in ("backend", "webhook"):
+        for key in ("backend", "webhook", "backend-pipeline", "frontend-pipeline", "operations"):
             stack = cloudformation.describe_stack(ws.region, ws.stacks[key]["name"])
             if stack is None:
                 raise UserError(f"stack {key}: not deployed")
@@ -128,6 +174,8 @@ def main(argv=None) -> int:
             ssm.put_parameter(Name=name, Value=f"smoke-{label}-{uuid.uuid4().hex[:8]}", Type="SecureString", Overwrite=True)
     secrets = {label: ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] for label, name in names.items()}
     webhook(smoke, outputs, secrets)
+    # On AWS, Firehose buffers up to its BufferingHints interval (300 s) before it writes.
+    operations(smoke, ws, outputs, lambda service: session.client(service, ws.region), 30 if args.local else 330)
     print(f"smoke: ok ({smoke.steps} checks)")
     return 0
 

@@ -18,7 +18,7 @@ DEPENDS_ON = {"storage": [], "frontend": ["storage"], "backend": ["storage"], "w
 def workspace():
     stacks = {k: {"key": k, "name": f"app-{k}", "sam": False} for k in DEPENDS_ON}
     return SimpleNamespace(manifest={"waves": WAVES}, depends_on=DEPENDS_ON, stacks=stacks, region="us-east-1",
-                           env="dev", local=False)
+                           env="dev", local=False, region_of=lambda key: "us-east-1")
 
 
 def report(changed=tuple(DEPENDS_ON)):
@@ -37,7 +37,7 @@ def stand_ins(monkeypatch):
 
 
 def run(monkeypatch, behaviour, changed=tuple(DEPENDS_ON)):
-    def fake(ws, facts, exports, progress, sam, options):
+    def fake(ws, facts, exports, progress, sam, options, outputs):
         outcome = behaviour(facts.key)
         if isinstance(outcome, Exception):
             raise outcome

@@ -36,7 +36,10 @@ def test_every_import_matches_exactly_one_export_of_another_stack(rendered):
             for name in stack["imports"]:
                 assert len(exporters.get(name, [])) == 1, f"{env}/{stack['key']} imports {name}: exported by {exporters.get(name)}"
                 assert exporters[name] != [stack["key"]]
-            assert stack["depends_on"] == sorted({exporters[name][0] for name in stack["imports"]})
+            # a stack depends on what it imports, and on the stacks it takes parameters from (not late ones)
+            needed = {exporters[name][0] for name in stack["imports"]}
+            needed |= {source["stack"] for source in stack["parameters"].values() if not source["late"]}
+            assert stack["depends_on"] == sorted(needed)
 
 
 def test_no_storage_export_is_left_unused(rendered):

@@ -83,3 +83,10 @@ def test_the_two_commands_of_the_readme_exist_and_ci_runs_the_tests():
         assert command in readme
         assert os.access(ROOT / command, os.X_OK), f"{command} is not executable"
     assert "./ci/test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_waves_in_the_readme_are_the_renders(rendered):
+    readme = (ROOT / "README.md").read_text()
+    for env in ("dev", "prod"):
+        waves = " -> ".join("[" + ", ".join(wave) + "]" for wave in rendered[env][1]["waves"])
+        assert f"`{waves}`" in readme, f"README: the waves of {env} are {waves}"

@@ -96,7 +96,7 @@ def test_every_listed_stateful_type_is_refused_in_a_stateless_stack(findings):
 
 
 def test_rendered_templates_pass_the_project_rules(findings):
-    assert len(findings["renders"]) == 14  # storage + 6 stateless, for dev and prod
+    assert len(findings["renders"]) == 16  # storage + 7 stateless, for dev and prod
     offending = {name: items for name, items in findings["renders"].items() if any(rule.startswith(("E9", "W9")) for rule, _ in items)}
     assert offending == {}
 

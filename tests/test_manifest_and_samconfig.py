@@ -22,7 +22,7 @@ def test_manifest_shape(rendered):
         assert json.loads((out / "manifest.json").read_text()) == manifest
         assert {"env", "account_id", "region", "stacks", "waves"} <= set(manifest)
         keys = [s["key"] for s in manifest["stacks"]]
-        assert keys == ["storage", "frontend", "backend", "webhook", "backend-pipeline", "frontend-pipeline", "operations"]
+        assert keys == ["storage", "frontend", "backend", "webhook", "backend-pipeline", "frontend-pipeline", "operations", "edge"]
         for stack in manifest["stacks"]:
             assert REQUIRED_STACK_KEYS <= set(stack)
             assert (out / stack["template"]).is_file()
@@ -38,7 +38,7 @@ def test_samconfig_has_one_config_env_per_stack(rendered):
         params = config[stack["key"]]["deploy"]["parameters"]
         assert params["stack_name"] == stack["name"]
         assert params["template_file"] == str(out / stack["template"])
-        assert params["region"] == "us-east-1"
+        assert params["region"] == stack["region"] == ("us-east-1" if stack["key"] == "edge" else manifest["region"])
         assert params["confirm_changeset"] is False
         if stack.get("sam"):
             # packaged into the storage stack's bucket, never a SAM-managed one

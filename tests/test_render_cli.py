@@ -44,7 +44,7 @@ def test_render_writes_the_whole_set(tmp_path):
     assert (manifest["env"], manifest["account_id"], manifest["region"]) == ("dev", ACCOUNT, "eu-west-1")
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     expected = ["manifest.json", "samconfig.toml", "storage-stack-policy.json", "storage.yaml"] + [
-        f"stateless/{key}.yaml" for key in ("backend", "backend-pipeline", "frontend", "frontend-pipeline", "operations", "webhook")
+        f"stateless/{key}.yaml" for key in ("backend", "backend-pipeline", "edge", "frontend", "frontend-pipeline", "operations", "webhook")
     ]
     assert files == sorted(expected)
     for stack in manifest["stacks"]:

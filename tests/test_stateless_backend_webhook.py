@@ -29,6 +29,10 @@ EXPECTED_STATEMENTS = {
         ("s3:ListBucket", "import:MediaBucketArn", {"StringLike": {"s3:prefix": "sessions/*"}}),
     ],
 }
+# With a customer managed key (encryption.customer_managed_key), the upload URL function also
+# holds the kms:GenerateDataKey a presigned PUT needs under the media bucket's SSE-KMS default.
+KEY_STATEMENT = ("kms:GenerateDataKey", "import:EncryptionKeyArn",
+                 {"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}})
 BACKEND_OUTPUTS = {"HttpApiId", "HttpApiEndpoint"} | {
     f"{name}{suffix}" for name in ("CreateSession", "GetSession", "CreateUploadUrl", "ListUploads")
     for suffix in ("FunctionName", "LogGroupName")
@@ -106,8 +110,11 @@ def test_code_uri_resolves_from_the_rendered_template_to_the_app_folder(rendered
 @pytest.mark.parametrize("env", ENVS)
 def test_each_backend_function_has_exactly_its_least_privilege_policy(rendered, env):
     template, _ = templates(rendered, env, "backend")
+    key = environment.load(env)["encryption"]["customer_managed_key"]
     for logical_id, expected in EXPECTED_STATEMENTS.items():
         function = template["Resources"][logical_id]
+        if key and logical_id == "CreateUploadUrlFunction":
+            expected = [*expected, KEY_STATEMENT]
         assert statements(function) == expected, logical_id
         assert "Role" not in function["Properties"]
 
@@ -128,7 +135,10 @@ def test_no_wildcard_action_or_resource_anywhere(rendered, env):
 def test_backend_reaches_storage_only_through_imports(rendered, env):
     template, stack = templates(rendered, env, "backend")
     storage = f"ai-social-media-{env}-storage"
-    assert stack["imports"] == sorted(f"{storage}-{name}" for name in ("MediaBucketArn", "MediaBucketName", "SessionsTableArn", "SessionsTableName"))
+    names = ["MediaBucketArn", "MediaBucketName", "SessionsTableArn", "SessionsTableName"]
+    if environment.load(env)["encryption"]["customer_managed_key"]:
+        names.append("EncryptionKeyArn")
+    assert stack["imports"] == sorted(f"{storage}-{name}" for name in names)
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert storage_import(variables["TABLE_NAME"]) == "import:SessionsTableName"
     assert storage_import(variables["MEDIA_BUCKET"]) == "import:MediaBucketName"
@@ -156,6 +166,35 @@ def test_log_groups_are_named_for_their_function_and_keep_the_environments_reten
         for group in groups.values():
             assert group["Properties"]["RetentionInDays"] == env_file[key]["log_retention_days"]
             assert group["DeletionPolicy"] == "Delete"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_log_groups_use_the_storage_key_exactly_when_the_environment_has_one(rendered, env):
+    key = environment.load(env)["encryption"]["customer_managed_key"]
+    for stack_key in ("backend", "webhook"):
+        template, _ = templates(rendered, env, stack_key)
+        for logical_id, group in template["Resources"].items():
+            if group["Type"] != "AWS::Logs::LogGroup":
+                continue
+            skips = [s["id"] for s in group.get("Metadata", {}).get("checkov", {}).get("skip", [])]
+            if key:
+                assert storage_import(group["Properties"]["KmsKeyId"]) == "import:EncryptionKeyArn", logical_id
+                assert "CKV_AWS_158" not in skips
+            else:
+                assert "KmsKeyId" not in group["Properties"] and skips == ["CKV_AWS_158"], logical_id
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_api_gateway_may_invoke_the_functions_only_from_this_account(rendered, env):
+    """SourceAccount as literal text (Control Tower's CT.LAMBDA.PR.2 reads no intrinsic there)."""
+    out, manifest = rendered[env]
+    for stack_key in ("backend", "webhook"):
+        template, _ = templates(rendered, env, stack_key)
+        permissions = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Permission"]
+        assert permissions
+        for permission in permissions:
+            assert permission["Principal"] == "apigateway.amazonaws.com"
+            assert permission["SourceAccount"] == manifest["account_id"]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -190,7 +229,8 @@ def test_backend_api_is_explicit_and_routes_each_function(rendered, env):
         "ThrottlingBurstLimit": env_file["backend"]["throttle_burst_limit"],
     }
     assert stage["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
-    assert resources["HttpApi"]["Properties"]["CorsConfiguration"]["AllowOrigins"] == env_file["storage"]["cors_allowed_origins"]
+    # the origin the frontend is served from (filled by deploy.py from the frontend's output), then the extra ones
+    assert resources["HttpApi"]["Properties"]["CorsConfiguration"]["AllowOrigins"] == [{"Fn::If": ["HasServedOrigin", {"Ref": "ServedOrigin"}, {"Ref": "AWS::NoValue"}]}, *env_file["storage"]["cors_allowed_origins"]]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -206,7 +246,8 @@ def test_webhook_reads_exactly_its_two_parameters(rendered, env):
     template, stack = templates(rendered, env, "webhook")
     env_file = environment.load(env)["webhook"]
     assert template["Transform"] == "AWS::Serverless-2016-10-31"
-    assert stack["imports"] == []
+    key = environment.load(env)["encryption"]["customer_managed_key"]
+    assert stack["imports"] == ([f"ai-social-media-{env}-storage-EncryptionKeyArn"] if key else [])
     functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
     assert len(functions) == 1
     props = functions[0]["Properties"]

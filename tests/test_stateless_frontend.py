@@ -105,7 +105,8 @@ def test_the_frontend_bucket_policy_is_tls_only_and_reads_by_this_distribution_o
         assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         bucket, objects = deny["Resource"]
         assert is_import(bucket, "StorageStackName", "FrontendBucketArn")
-        assert is_under_import(objects, "/*", "StorageStackName", "FrontendBucketArn")
+        # Fn::Join of the import and "/*", the form Control Tower's CT.S3.PR.8 reads
+        assert objects == {"Fn::Join": ["", [{"Fn::ImportValue": {"Fn::Sub": "${StorageStackName}-FrontendBucketArn"}}, "/*"]]}
         assert allow["Effect"] == "Allow" and allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
         assert allow["Action"] == "s3:GetObject"
         assert is_under_import(allow["Resource"], "/*", "StorageStackName", "FrontendBucketArn")
@@ -115,8 +116,10 @@ def test_the_frontend_bucket_policy_is_tls_only_and_reads_by_this_distribution_o
 def test_outputs_are_the_agreed_exports(frontend, rendered):
     for env in ENVS:
         outputs = frontend[env]["Outputs"]
-        assert set(outputs) == {"DistributionId", "DistributionDomainName", "DistributionArn"}
+        assert set(outputs) == {"DistributionId", "DistributionDomainName", "DistributionArn", "ServedOrigin"}
         assert outputs["DistributionArn"]["Value"] == DISTRIBUTION_ARN
+        # ServedOrigin is read by deploy.py (a parameter of storage and backend), never imported
+        assert outputs["ServedOrigin"]["Value"] == {"Fn::Sub": "https://${Distribution.DomainName}"} and "Export" not in outputs["ServedOrigin"]
         stack = next(s for s in rendered[env][1]["stacks"] if s["key"] == "frontend")
-        assert sorted(stack["exports"]) == sorted(f"ai-social-media-{env}-frontend-{key}" for key in outputs)
+        assert sorted(stack["exports"]) == sorted(f"ai-social-media-{env}-frontend-{key}" for key in outputs if key != "ServedOrigin")
         assert iam_problems("frontend", frontend[env], f"ai-social-media-{env}") == []

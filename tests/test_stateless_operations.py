@@ -31,7 +31,6 @@ def expected_thresholds(env_name: str, thresholds: dict) -> dict[str, float]:
     expected[f"{prefix}-api-latency-p99"] = thresholds["api_latency_p99_ms"]
     expected[f"{prefix}-dynamodb-throttled-requests"] = thresholds["dynamodb_throttled_requests"]
     expected[f"{prefix}-dynamodb-system-errors"] = thresholds["dynamodb_system_errors"]
-    expected[f"{prefix}-cloudfront-5xx-error-rate"] = thresholds["cloudfront_5xx_error_rate"]
     expected[f"{prefix}-log-archive-delivery-success"] = thresholds["firehose_delivery_success"]
     expected[f"{prefix}-webhook-signature-rejections"] = thresholds["webhook_signature_rejections"]
     return expected
@@ -86,8 +85,7 @@ def test_alarms_watch_the_imported_resources(operations):
         tables = [d["Value"] for m in metrics if "MetricStat" in m for d in m["MetricStat"]["Metric"]["Dimensions"] if d["Name"] == "TableName"]
         assert tables and all(is_import(t, "StorageStackName", "SessionsTableName") for t in tables)
         assert [m["Expression"] for m in metrics if "Expression" in m] == ["SUM(METRICS())"]
-    cloudfront = {d["Name"]: d["Value"] for d in found["ai-social-media-dev-cloudfront-5xx-error-rate"]["Dimensions"]}
-    assert cloudfront["Region"] == "Global" and is_import(cloudfront["DistributionId"], "FrontendStackName", "DistributionId")
+    assert "ai-social-media-dev-cloudfront-5xx-error-rate" not in found  # in the edge stack, where CloudFront's metrics are
 
 
 def test_every_threshold_follows_the_environment_file(tmp_path):
@@ -104,9 +102,10 @@ def test_every_threshold_follows_the_environment_file(tmp_path):
     assert {name: alarm["Threshold"] for name, alarm in found.items()} == expected
 
 
-def test_dashboard_shows_exactly_what_the_alarms_watch(operations):
+def test_dashboard_shows_exactly_what_the_alarms_watch(operations, rendered):
     for env in ENVS:
         template = operations[env]
+        edge = alarms(load_template(*rendered[env], "edge"))  # the CloudFront alarm: its widget reads us-east-1
         body, variables = props(template, "Dashboard")["DashboardBody"]["Fn::Sub"]
         for name, value in variables.items():
             assert "Fn::ImportValue" in value, name
@@ -116,8 +115,9 @@ def test_dashboard_shows_exactly_what_the_alarms_watch(operations):
         headers = [w["properties"]["markdown"] for w in widgets if w["type"] == "text"]
         assert headers[:6] == ["## Lambda", "## API", "## DynamoDB", "## CloudFront", "## Firehose", "## Webhook"]
         graphs = [w["properties"] for w in widgets if w["type"] == "metric"]
-        found = alarms(template)
+        found = {**alarms(template), **edge}
         assert sorted(g["annotations"]["horizontal"][0]["label"] for g in graphs) == sorted(found)
+        assert [g["region"] for g in graphs if g["annotations"]["horizontal"][0]["label"] in edge] == ["us-east-1"]
         for graph in graphs:
             name = graph["annotations"]["horizontal"][0]["label"]
             assert graph["annotations"]["horizontal"][0]["value"] == found[name]["Threshold"]
@@ -183,28 +183,6 @@ def test_function_logs_are_archived_through_firehose(operations):
         assert iam_problems("operations", template, f"ai-social-media-{env}") == []
 
 
-def test_frontend_access_logs_go_to_the_prefix_the_storage_policy_grants(operations, rendered):
-    for env in ENVS:
-        template = operations[env]
-        source = props(template, "AccessLogSource")
-        assert source["LogType"] == "ACCESS_LOGS"
-        assert is_import(source["ResourceArn"], "FrontendStackName", "DistributionArn")
-        destination = props(template, "AccessLogDestination")["DestinationResourceArn"]
-        assert is_under_import(destination, "/cloudfront", "StorageStackName", "LogArchiveBucketArn")
-        delivery = props(template, "AccessLogDelivery")
-        assert delivery["DeliverySourceName"] == {"Ref": "AccessLogSource"}
-        assert delivery["DeliveryDestinationArn"] == {"Fn::GetAtt": ["AccessLogDestination", "Arn"]}
-        # A destination ARN with a path means logs land under that path (no AWSLogs/ prefix is
-        # added), so the path must be the one the storage stack lets the log service write to.
-        storage = load_template(*rendered[env], "storage")
-        grants = [s for s in props(storage, "LogArchiveBucketPolicy")["PolicyDocument"]["Statement"]
-                  if s.get("Principal") == {"Service": "delivery.logs.amazonaws.com"}]
-        assert [g["Resource"] for g in grants] == [{"Fn::Sub": "${LogArchiveBucket.Arn}/cloudfront/*"}]
-        # The frontend names this delivery as the reason its legacy-logging check is skipped.
-        frontend = load_template(*rendered[env], "frontend")
-        assert "AccessLogDelivery" in frontend["Resources"]["Distribution"]["Metadata"]["checkov"]["skip"][0]["comment"]
-
-
 def test_metrics_archive_follows_the_environment_switch(operations, rendered):
     for env, enabled in (("dev", False), ("prod", True)):
         template = operations[env]
@@ -229,3 +207,79 @@ def test_no_role_grants_more_than_its_job(operations):
         for role_id, statement in policy_statements(operations[env]):
             for resource in as_list(statement["Resource"]):
                 assert resource != "*", (role_id, statement)
+
+
+def depends_on(template: dict, logical_id: str) -> set[str]:
+    """Every resource CloudFormation creates before logical_id: what it names (Ref, GetAtt,
+    ${...} in Fn::Sub) or waits for (DependsOn), and so on, transitively."""
+    resources = template["Resources"]
+
+    def direct(node) -> set[str]:
+        found = set()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "Ref" and value in resources:
+                    found.add(value)
+                elif key == "Fn::GetAtt":
+                    found.add(value[0] if isinstance(value, list) else value.split(".")[0])
+                elif key == "Fn::Sub":
+                    text = value if isinstance(value, str) else value[0]
+                    found |= {v.split(".")[0] for v in re.findall(r"\$\{([^}!]+)\}", text) if v.split(".")[0] in resources}
+                found |= direct(value)
+        elif isinstance(node, list):
+            for value in node:
+                found |= direct(value)
+        return found
+
+    seen, todo = set(), [logical_id]
+    while todo:
+        resource = resources[todo.pop()]
+        for name in direct(resource.get("Properties", {})) | set(as_list(resource.get("DependsOn", []))):
+            if name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+def test_subscription_role_is_created_before_the_stream_so_iam_has_it_by_the_filters(operations):
+    """PutSubscriptionFilter sends a test record at once, as the role; a role made seconds
+    earlier may not be usable yet. The role comes first, then the stream (which takes a while
+    to become active), then the filters."""
+    for env, pairs in (("dev", [("LogSubscriptionRole", "LogArchiveStream", "log-archive")]),
+                       ("prod", [("LogSubscriptionRole", "LogArchiveStream", "log-archive"),
+                                 ("MetricStreamRole", "MetricsArchiveStream", "metrics-archive")])):
+        template = operations[env]
+        for role, stream, name in pairs:
+            assert role in depends_on(template, stream), (env, role)
+            assert stream not in depends_on(template, role), (env, role)
+            (statement,) = props(template, role)["Policies"][0]["PolicyDocument"]["Statement"]
+            assert props(template, stream)["DeliveryStreamName"] == f"ai-social-media-{env}-{name}"
+            assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:firehose:${AWS::Region}:${AWS::AccountId}:"
+                                                        f"deliverystream/ai-social-media-{env}-{name}"}
+        users = [*resources_of(template, "AWS::Logs::SubscriptionFilter"), *resources_of(template, "AWS::CloudWatch::MetricStream")]
+        assert users
+        for user in users:
+            stream = "MetricsArchiveStream" if user == "MetricStream" else "LogArchiveStream"
+            assert {stream} <= depends_on(template, user)
+
+
+def test_topic_and_archives_use_the_storage_key_exactly_when_the_environment_has_one(operations):
+    via_s3 = {"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}}
+    for env in ENVS:
+        template = operations[env]
+        key = environment.load(env)["encryption"]["customer_managed_key"]
+        topic = template["Resources"]["AlarmTopic"]
+        skipped = [s["id"] for s in topic.get("Metadata", {}).get("checkov", {}).get("skip", [])]
+        roles = [r for r in ("LogArchiveDeliveryRole", "MetricsArchiveDeliveryRole") if r in template["Resources"]]
+        kms = [(role, s) for role, s in policy_statements(template) if any(a.startswith("kms:") for a in as_list(s["Action"]))]
+        (group,) = resources_of(template, "AWS::Logs::LogGroup").values()
+        if key:
+            assert is_import(topic["Properties"]["KmsMasterKeyId"], "StorageStackName", "EncryptionKeyArn") and skipped == []
+            assert is_import(group["Properties"]["KmsKeyId"], "StorageStackName", "EncryptionKeyArn")
+            assert sorted(role for role, _ in kms) == sorted(roles)
+            for _, statement in kms:
+                assert statement["Action"] == ["kms:GenerateDataKey", "kms:Decrypt"]
+                assert is_import(statement["Resource"], "StorageStackName", "EncryptionKeyArn") and statement["Condition"] == via_s3
+        else:
+            assert "KmsMasterKeyId" not in topic["Properties"] and skipped == ["CKV_AWS_26"]
+            assert "KmsKeyId" not in group["Properties"] and kms == []

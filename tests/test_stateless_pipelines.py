@@ -2,10 +2,15 @@
 artifact buckets, least-privilege roles, hardened build projects."""
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+
 import pytest
 import yaml
 
-from conftest import load_template
+from conftest import ROOT, load_template
 from stateless_support import (as_list, env_dir_with, iam_problems, is_import, is_under_import, literal_physical_names, load,
                                policy_statements, props, render, repo_file, resources_of)
 from tooling.render import environment
@@ -68,8 +73,39 @@ def test_without_a_connection_the_source_is_the_s3_object(pipelines):
         assert action["ActionTypeId"]["Provider"] == "S3"
         assert is_import(action["Configuration"]["S3Bucket"], "StorageStackName", f"{ARTIFACTS[key]}Name")
         assert action["Configuration"]["S3ObjectKey"] == environment.load(env)["pipelines"]["source_object_key"]
-        assert action["Configuration"]["PollForSourceChanges"] is True
+        assert action["Configuration"]["PollForSourceChanges"] is False
         assert not any("UseConnection" in str(s["Action"]) for _, s in policy_statements(template))
+
+
+def test_a_new_source_object_starts_the_pipeline_through_eventbridge(pipelines, rendered):
+    """Not polling: CodePipeline turns polling off on a pipeline inactive for 30 days, after
+    which a new source object would start nothing."""
+    for (env, key), template in pipelines.items():
+        pipeline_arn = {"Fn::Sub": "arn:${AWS::Partition}:codepipeline:${AWS::Region}:${AWS::AccountId}:${Pipeline}"}
+        rule = props(template, "SourceChangedRule")
+        assert rule["State"] == "ENABLED"
+        pattern = rule["EventPattern"]
+        assert (pattern["source"], pattern["detail-type"]) == (["aws.s3"], ["Object Created"])
+        (bucket,) = pattern["detail"]["bucket"]["name"]
+        assert is_import(bucket, "StorageStackName", f"{ARTIFACTS[key]}Name")
+        assert pattern["detail"]["object"]["key"] == [environment.load(env)["pipelines"]["source_object_key"]]
+        (target,) = rule["Targets"]
+        assert target["Arn"] == pipeline_arn and target["RoleArn"] == {"Fn::GetAtt": ["SourceChangedRole", "Arn"]}
+        role = props(template, "SourceChangedRole")
+        (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+        (start,) = role["Policies"][0]["PolicyDocument"]["Statement"]
+        assert (start["Action"], start["Resource"]) == ("codepipeline:StartPipelineExecution", pipeline_arn)
+        # the storage stack sends the artifacts bucket's object events to EventBridge
+        storage = load_template(*rendered[env], "storage")["Resources"][ARTIFACTS[key]]["Properties"]
+        assert storage["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+
+
+def test_with_a_connection_no_rule_starts_the_pipeline(with_connection):
+    for template in with_connection.values():
+        assert resources_of(template, "AWS::Events::Rule") == {}
+        assert "SourceChangedRole" not in template["Resources"]
 
 
 def test_with_a_connection_the_source_is_the_repository(with_connection):
@@ -90,8 +126,8 @@ def test_backend_pipeline_builds_then_deploys_backend_and_webhook(pipelines):
     assert [a["Configuration"]["ProjectName"] for s in stages[1:] for a in s["Actions"]] == [{"Ref": "BuildProject"}, {"Ref": "DeployProject"}]
     assert props(template, "BuildProject")["Source"]["BuildSpec"] == "ci/buildspec-backend.yml"
     build = commands(repo_file("ci/buildspec-backend.yml"))
-    assert build[:2] == ["./ci/setup.sh", "./ci/test.sh --unit"]
-    assert build[2].endswith('render.py --env "$ENV_NAME" --account-id "$AWS_ACCOUNT_ID"')
+    assert build[:3] == ["chmod +x ci/*.sh", "bash ci/setup.sh", "bash ci/test.sh --unit"]
+    assert build[3].endswith('render.py --env "$ENV_NAME" --account-id "$AWS_ACCOUNT_ID"')
     deploy = commands(props(template, "DeployProject")["Source"]["BuildSpec"])
     for stack in ("backend", "webhook"):
         assert any(f'sam deploy --config-file "build/$ENV_NAME/samconfig.toml" --config-env {stack}' in c for c in deploy), stack
@@ -152,13 +188,13 @@ def test_build_projects_are_unprivileged_logged_encrypted_and_bounded(pipelines)
 
 
 def test_one_role_per_pipeline_and_project_each_trusting_its_service(pipelines):
+    services = {"PipelineRole": "codepipeline.amazonaws.com", "SourceChangedRole": "events.amazonaws.com"}
     for (env, key), template in pipelines.items():
         roles = resources_of(template, "AWS::IAM::Role")
-        assert set(roles) == {"PipelineRole", *PROJECTS[key].values()}
+        assert set(roles) == {"PipelineRole", "SourceChangedRole", *PROJECTS[key].values()}
         for role_id, role in roles.items():
             (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-            expected = "codepipeline.amazonaws.com" if role_id == "PipelineRole" else "codebuild.amazonaws.com"
-            assert trust["Principal"] == {"Service": expected}
+            assert trust["Principal"] == {"Service": services.get(role_id, "codebuild.amazonaws.com")}
         assert iam_problems(key, template, f"ai-social-media-{env}") == []
 
 
@@ -181,3 +217,42 @@ def test_pipelines_export_their_names(pipelines, rendered):
             assert outputs == {output: {"Value": {"Ref": "Pipeline"}, "Export": {"Name": {"Fn::Sub": f"${{AWS::StackName}}-{output}"}}}}
             stack = next(s for s in rendered[env][1]["stacks"] if s["key"] == key)
             assert stack["exports"] == [f"ai-social-media-{env}-{key}-{output}"]
+
+
+def run_commands(lines: list[str], folder, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Buildspec commands as CodeBuild runs them (version 0.2): one bash, in order, stopping at the first failure."""
+    script = "set -e\n" + "\n".join(lines) + "\n"
+    return subprocess.run(["bash", "-c", script], cwd=folder, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+def test_buildspecs_run_the_scripts_of_a_zip_that_kept_no_execute_bits(pipelines, tmp_path):
+    """CodePipeline and CodeBuild hand the source on as a zip, which keeps no execute bits.
+    Each script here stands in for the real one and records how it was called."""
+    (tmp_path / "ci").mkdir()
+    for script in (ROOT / "ci").glob("*.sh"):
+        copy = tmp_path / "ci" / script.name
+        copy.write_text('#!/usr/bin/env bash\necho "$(basename "$0") $*" >> calls.log\n')
+        copy.chmod(0o644)
+    build = [c for c in commands(repo_file("ci/buildspec-backend.yml")) if "ci/" in c]
+    deploy = [c for c in commands(props(pipelines[("dev", "backend-pipeline")], "DeployProject")["Source"]["BuildSpec"]) if "ci/" in c]
+    for lines, calls in ((build, ["setup.sh", "test.sh --unit"]), (deploy, ["setup.sh sam"])):
+        (tmp_path / "calls.log").unlink(missing_ok=True)
+        done = run_commands(lines, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert [line.strip() for line in (tmp_path / "calls.log").read_text().splitlines()] == calls
+    # ci/test.sh calls ./ci/setup.sh and ./ci/lint.sh itself: the build restored their bits first
+    assert all(os.access(script, os.X_OK) for script in (tmp_path / "ci").glob("*.sh"))
+
+
+@pytest.mark.parametrize("version", ["3/L4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo", "null", "a/b|c&d"])
+def test_frontend_build_stamps_any_s3_version_id(tmp_path, version):
+    """The stamp of buildspec-frontend.yml, run up to the publishing (which needs AWS)."""
+    shutil.copytree(ROOT / "app" / "frontend", tmp_path / "app" / "frontend")
+    publish = commands(repo_file("ci/buildspec-frontend.yml"))
+    build = publish[:next(i for i, c in enumerate(publish) if c.startswith("aws "))]
+    done = run_commands(build, tmp_path, {"CODEBUILD_RESOLVED_SOURCE_VERSION": version})
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "dist" / "index.html").read_text()
+    assert f'<span id="version">{version}</span>' in page and "__VERSION__" not in page
+    assert json.loads((tmp_path / "dist" / "version.json").read_text())["version"] == version

@@ -170,7 +170,7 @@ def check_dependencies(ws, only: list[str]) -> None:
         for dep in ws.stacks[key]["depends_on"]:
             if dep in only:
                 continue
-            stack = cfn.describe_stack(ws.region, ws.stacks[dep]["name"])
+            stack = cfn.describe_stack(ws.region_of(dep), ws.stacks[dep]["name"])
             state = states.state_of(stack, None)
             if not state.exports_live:
                 raise UserError(f"--only {key}: needs stack {dep} deployed first ({state.status})")
@@ -236,6 +236,8 @@ def _apply(ws, args, log, selected, sam) -> int:
     note = applying.local_note(outcomes) if ws.local else None
     if note:
         log(note)
+    if ws.local:
+        print_stand_ins(ws, [o.key for o in outcomes if o.result in ("deployed", "unchanged")], log)
     for outcome in refused:
         check.print_findings(outcome.refused, log)
     if failed or refused:
@@ -251,6 +253,22 @@ def _apply(ws, args, log, selected, sam) -> int:
 
 # --- status --------------------------------------------------------------------------------
 
+def print_stand_ins(ws, keys, log) -> None:
+    """On the local AWS: which resources a stand-in provides, and what that does and does not prove."""
+    from .deploy import local
+
+    found = local.stand_ins(ws, keys)
+    if not found:
+        return
+    count = sum(len(r) for r in found.values())
+    log(f"stand-ins: {count} resource(s) on the local AWS are provided by the project's stand-ins "
+        f"(tooling/aws/standins), not by the emulator:")
+    for key, resources in found.items():
+        log(f"  {key:<18} " + ", ".join(f"{logical_id} [{kind}]" for logical_id, kind in resources))
+    for line in local.stand_in_legend(found):
+        log(f"  {line}")
+
+
 def status(ws, args, log) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -258,12 +276,12 @@ def status(ws, args, log) -> int:
     from .deploy import states
 
     def row(key):
-        name = ws.stacks[key]["name"]
-        stack = cfn.describe_stack(ws.region, name)
+        name, region = ws.stacks[key]["name"], ws.region_of(key)
+        stack = cfn.describe_stack(region, name)
         state = states.state_of(stack, None if stack is None or stack["StackStatus"] != "REVIEW_IN_PROGRESS"
-                                else len(cfn.stack_resources(ws.region, name)))
+                                else len(cfn.stack_resources(region, name)))
         return {
-            "key": key, "name": name,
+            "key": key, "name": name, "region": region,
             "status": stack["StackStatus"] if stack else "NOT_DEPLOYED",
             "action": state.action,
             "termination_protection": bool(stack and stack.get("EnableTerminationProtection")),
@@ -273,14 +291,29 @@ def status(ws, args, log) -> int:
 
     with ThreadPoolExecutor(max_workers=len(ws.stacks)) as pool:
         rows = list(pool.map(row, naming.STACK_KEYS))
+    stand_ins = {}
+    if ws.local:
+        from .deploy import local
+
+        stand_ins = local.stand_ins(ws, [r["key"] for r in rows if r["status"] != "NOT_DEPLOYED"])
+        for r in rows:
+            r["stand_ins"] = [{"logical_id": logical_id, "type": kind} for logical_id, kind in stand_ins.get(r["key"], [])]
     if args.json:
-        emit_json({"env": ws.env, "account_id": ws.account_id, "region": ws.region, "stacks": rows})
+        emit_json({"env": ws.env, "account_id": ws.account_id, "region": ws.region, "stacks": rows,
+                   **({"stand_ins": local.stand_in_legend(stand_ins)} if ws.local else {})})
         return 0
     log(f"{'stack':<18} {'status':<32} {'protected':<9} {'last update':<19}  name")
     for r in rows:
         log(f"{r['key']:<18} {r['status']:<32} {'yes' if r['termination_protection'] else 'no':<9} {r['last_updated']:<19}  {r['name']}")
         for key, value in sorted(r["outputs"].items()):
             log(f"{'':<20}{key} = {value}")
+        for item in r.get("stand_ins", []):
+            log(f"{'':<20}stand-in: {item['logical_id']} [{item['type']}]")
+    if stand_ins:
+        log("stand-ins: the local AWS lacks these types (or, for an alarm, metric math); the project's stand-ins "
+            "provide them (tooling/aws/standins):")
+        for line in local.stand_in_legend(stand_ins):
+            log(f"  {line}")
     return 0
 
 

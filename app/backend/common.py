@@ -153,8 +153,15 @@ class AwsStore:
 
         self._config = config
         self._dynamodb = boto3.client("dynamodb")
-        # SigV4 presigning works in every region; the region-specific host follows from it.
-        self._s3 = boto3.client("s3", config=BotoConfig(signature_version="s3v4"))
+        # Presigned URLs name the bucket's regional endpoint (<bucket>.s3.<region>.amazonaws.com).
+        # Left to itself, botocore signs for the global one (<bucket>.s3.amazonaws.com), which S3
+        # answers for a bucket younger than about a day with a 307 to the regional endpoint (a
+        # browser does not follow a redirect on a CORS preflight), and which opt-in regions refuse.
+        # A configured endpoint (AWS_ENDPOINT_URL, the local AWS) is used as it is.
+        self._s3 = boto3.client("s3", config=BotoConfig(
+            signature_version="s3v4",
+            s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"},
+        ))
         self._serialize = TypeSerializer().serialize
         self._deserialize = TypeDeserializer().deserialize
 

@@ -71,3 +71,23 @@ def delete_stack(cfn, name):
             return
         time.sleep(0.5)
     raise AssertionError(f"{name} was not deleted")
+
+
+def delete_with_dependents(cfn, key: str) -> list[str]:
+    """Delete a stack and, first, every stack that needs it (they import its exports or
+    take its outputs as parameters), in reverse wave order; the keys deleted."""
+    stacks = {s["key"]: s for s in manifest()["stacks"]}
+    needed_by = {key}
+    changed = True
+    while changed:
+        changed = False
+        for other, stack in stacks.items():
+            if other not in needed_by and needed_by & set(stack["depends_on"]):
+                needed_by.add(other)
+                changed = True
+    order = [k for wave in reversed(manifest()["waves"]) for k in wave if k in needed_by]
+    live = {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
+    for other in order:
+        if stacks[other]["name"] in live:
+            delete_stack(cfn, stacks[other]["name"])
+    return order

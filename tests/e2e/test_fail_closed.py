@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 from conftest import ROOT, mark_stale, run_deploy
-from support import ENV, delete_stack, deploy_json, edit_file, ensure_applied, names, seed_data, stack_state
+from support import ENV, delete_with_dependents, deploy_json, edit_file, ensure_applied, names, seed_data, stack_state
 
 KEY_CHANGE = ("AttributeName: sessionId", "AttributeName: mediaSessionId")
 FAIL_STORAGE_UPDATE = ("\nResources:\n", "\nResources:\n"
@@ -119,7 +119,7 @@ def test_8a_the_export_fix_runs_as_printed(local_aws, boto, variant):
 def test_8b_the_orphan_fix_of_a_stateless_stack_runs_as_printed(local_aws, boto):
     ensure_applied(local_aws)
     cfn, logs = boto("cloudformation"), boto("logs")
-    delete_stack(cfn, names()["webhook"])
+    delete_with_dependents(cfn, "webhook")  # operations imports from it
     log_group = "/aws/lambda/ai-social-media-dev-webhook"  # WebhookLogGroup's name in the render
     logs.create_log_group(logGroupName=log_group)
     checked, report = deploy_json(local_aws, "check")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from conftest import mark_stale, run_deploy
 
-from support import (ENV, OUT, delete_stack, deploy_json, edit_file, ensure_applied, manifest, names,  # noqa: F401
+from support import (ENV, OUT, delete_stack, delete_with_dependents, deploy_json, edit_file, ensure_applied, manifest, names,  # noqa: F401
                      seed_data, stack_state, storage_owned)
 
 
@@ -18,7 +18,7 @@ def test_1_a_failed_stateless_create_leaves_storage_and_data_alone(local_aws, bo
     intact = seed_data(boto)
     storage_before = stack_state(cfn, names()["storage"])
     owned_before = storage_owned(boto)
-    delete_stack(cfn, names()["webhook"])
+    delete_with_dependents(cfn, "webhook")  # operations imports from it
     # The emulator lets a stack adopt a log group, function, topic or role that already
     # exists (real AWS refuses), so the failure is injected as a wait condition that
     # times out after the stack's function and log group were created.
@@ -54,7 +54,7 @@ def test_1b_check_reports_a_name_collision_before_any_deploy(local_aws, boto):
     ensure_applied(local_aws)
     cfn, logs = boto("cloudformation"), boto("logs")
     template = (OUT / "stateless" / "webhook.yaml").read_text()
-    delete_stack(cfn, names()["webhook"])
+    delete_with_dependents(cfn, "webhook")  # operations imports from it
     log_group = next(line.split(":", 1)[1].strip() for line in template.splitlines() if "LogGroupName: /aws/lambda/" in line)
     logs.create_log_group(logGroupName=log_group)  # on real AWS, creating the stack would now fail
     try:

@@ -49,9 +49,12 @@ def test_10a_the_fixtures_auto_delete_resource_really_empties_a_tagged_bucket(lo
     so that only the handler acts: the emulator deletes a non-empty bucket with its stack,
     where AWS fails with BucketNotEmpty; the migration must hold even so.)"""
     cfn, s3 = client(local_aws, "cloudformation"), client(local_aws, "s3")
-    template = (legacy.FIXTURES / "frontend.yaml").read_text().replace("DeletionPolicy: Delete", "DeletionPolicy: Retain", 1)
+    tagged_template = (legacy.FIXTURES / "frontend.yaml").read_text().replace("DeletionPolicy: Delete", "DeletionPolicy: Retain", 1)
+    untagged_template = tagged_template.replace('      Tags:\n        - {Key: aws-cdk:auto-delete-objects, Value: "true"}\n', "")
+    assert untagged_template != tagged_template
     left = {}
     for tagged in (False, True):
+        template = tagged_template if tagged else untagged_template
         bucket, name = f"legacy-control-{int(tagged)}-{ACCOUNT}", f"Control{int(tagged)}-FrontendStack"
         cfn.create_stack(StackName=name, TemplateBody=template, Capabilities=["CAPABILITY_IAM"],
                          Parameters=[{"ParameterKey": "FrontendBucketName", "ParameterValue": bucket}])

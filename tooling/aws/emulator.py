@@ -1,4 +1,6 @@
-"""The embedded local AWS: ministack, from its own environment in .tools/ministack.
+"""The embedded local AWS: ministack, from its own environment in .tools/ministack,
+with the project's stand-ins for the five resource types it lacks (tooling/aws/standins:
+CodePipeline, the three CloudWatch Logs delivery types, CloudWatch metric streams).
 
 Always bound to 127.0.0.1 on a free port; started in its own process group and
 stopped by that process id (never by name), so nothing else on the machine is
@@ -18,7 +20,8 @@ from pathlib import Path
 from ..errors import UserError
 
 from ..paths import ROOT
-MINISTACK = ROOT / ".tools" / "ministack" / "bin" / "ministack"
+MINISTACK_PYTHON = ROOT / ".tools" / "ministack" / "bin" / "python"
+LAUNCHER = Path(__file__).resolve().parent / "standins" / "launch.py"  # ministack, stand-ins registered
 # The emulator takes a 12-digit access key id as the account id; "test" gives 000000000000.
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
@@ -55,15 +58,15 @@ class Emulator:
         """Start on a free loopback port and wait until it answers.
 
         `lifetime_seconds` bounds it in time (for tests): it exits by itself then."""
-        if not MINISTACK.exists():
-            raise UserError(f"local AWS: {MINISTACK.relative_to(ROOT)} is not installed (run ./ci/setup.sh)")
+        if not MINISTACK_PYTHON.exists():
+            raise UserError(f"local AWS: {MINISTACK_PYTHON.parent.parent.relative_to(ROOT)} is not installed (run ./ci/setup.sh)")
         state_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         log = state_dir / f"ministack-{port}.log"
         # TMPDIR: the emulator's scratch (Lambda code folders) stays in its state folder.
         env = {**os.environ, "BIND_HOST": "127.0.0.1", "GATEWAY_PORT": str(port), "LOG_LEVEL": "WARNING",
                "TMPDIR": str(state_dir)}
-        command = [str(MINISTACK)]
+        command = [str(MINISTACK_PYTHON), str(LAUNCHER)]
         if lifetime_seconds:
             command = ["timeout", "--signal=TERM", str(lifetime_seconds), *command]
         with open(log, "ab") as out:

@@ -16,8 +16,8 @@ from ..aws import cloudformation as cfn
 from ..aws.sam_runner import SamRunner
 from ..aws.session import BotoCoreError, ClientError, describe_error
 from ..errors import UserError
-from ..render import naming
-from . import changes, changesets, check, ledger, protection, states
+from ..render import cfn_yaml, naming
+from . import changes, changesets, check, ledger, parameters, protection, states
 from .progress import Progress
 from .workspace import Workspace
 
@@ -70,12 +70,13 @@ def _latest_event(region: str, name: str, since) -> str:
     return f"{event['LogicalResourceId']} {event['ResourceStatus']}{' (' + reason[:80] + ')' if reason else ''}"
 
 
-def deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progress: Progress, sam: SamRunner, options: Options) -> Outcome:
+def deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progress: Progress, sam: SamRunner, options: Options,
+                 outputs: parameters.Outputs | None = None) -> Outcome:
     """One stack to its end. Whatever goes wrong is this stack's failed outcome: an
     error here never abandons the other stacks of the wave."""
     started = time.monotonic()
     try:
-        outcome = _deploy_stack(ws, facts, exports, progress, sam, options)
+        outcome = _deploy_stack(ws, facts, exports, progress, sam, options, outputs or parameters.Outputs(ws))
     except (UserError, ClientError, BotoCoreError) as exc:
         outcome = Outcome(facts.key, "failed", detail=str(exc) if isinstance(exc, UserError) else describe_error(exc))
     except Exception as exc:  # noqa: BLE001 - reported with the wave, never lost
@@ -84,7 +85,7 @@ def deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progress
         progress.done(facts.key)
     if outcome.status is None:
         try:
-            stack = cfn.describe_stack(ws.region, facts.name)
+            stack = cfn.describe_stack(ws.region_of(facts.key), facts.name)
             outcome.status = stack["StackStatus"] if stack else None
         except (ClientError, BotoCoreError):
             pass
@@ -92,13 +93,19 @@ def deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progress
     return outcome
 
 
-def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progress: Progress, sam: SamRunner, options: Options) -> Outcome:
-    key, name = facts.key, facts.name
-    state = states.state_of(cfn.describe_stack(ws.region, name), 0 if facts.state.action == states.ABSENT else None)
+def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progress: Progress, sam: SamRunner, options: Options,
+                  outputs: parameters.Outputs) -> Outcome:
+    key, name, region = facts.key, facts.name, ws.region_of(facts.key)
+    # after the waves before this one: their outputs exist now
+    filled = parameters.fill(ws, key, outputs, parameters.deployed_values(cfn.describe_stack(region, name)))
+    if filled.missing:
+        return Outcome(key, "failed", facts.state.status if facts.stack else None,
+                       f"needs {'; '.join(filled.missing)}, which does not exist")
+    state = states.state_of(cfn.describe_stack(region, name), 0 if facts.state.action == states.ABSENT else None)
     if state.action == states.REPLACE:
         progress.say(f"  [{key}] {state.status}: deleting the empty stack its failed create left")
-        cfn.delete_stack(ws.region, name)
-        left = cfn.wait_stack(ws.region, name, STACK_TIMEOUT_SECONDS, POLL_SECONDS)
+        cfn.delete_stack(region, name)
+        left = cfn.wait_stack(region, name, STACK_TIMEOUT_SECONDS, POLL_SECONDS)
         if left is not None:
             return Outcome(key, "failed", left["StackStatus"], "the empty stack of a failed create could not be deleted")
         state = states.NO_STACK
@@ -107,17 +114,18 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
     exists = state.action == states.UPDATE
 
     progress.update(key, "packaging" if ws.stacks[key].get("sam") else "preparing")
-    prepared = changesets.prepare(ws, key, sam, options.orphans.get(key, ()))
+    prepared = changesets.prepare(ws, key, sam, options.orphans.get(key, ()), filled.values)
     if prepared.retained_for_import:
         progress.say(f"  [{key}] taking over {', '.join(prepared.retained_for_import)}: DeletionPolicy RetainExceptOnCreate "
                      f"for this deploy (CloudFormation imports only what it would keep); the next apply restores the render's")
-    since = cfn.last_event_time(ws.region, name) if exists else None
+    since = cfn.last_event_time(region, name) if exists else None
     progress.update(key, "creating change set")
     change_set = changesets.create(ws, prepared, stack_exists=exists, import_existing=bool(options.orphans.get(key)))
     executed = False
     try:
         old = new = None
         if exists:
+            facts.filled = filled
             old, new = check.resolvers(ws, facts, exports)
         inspection = changesets.inspect(ws, key, change_set, facts.deployed_template if exists else None, old, new)
         notes = [n["text"] for n in inspection.notes]
@@ -129,20 +137,20 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
         if refused:
             return Outcome(key, "refused", state.status, "its change set did not pass inspection; nothing was executed",
                            notes=notes, refused=refused)
-        cfn.execute_change_set(ws.region, change_set)
+        cfn.execute_change_set(region, change_set)
         executed = True
     finally:
         if not executed:
-            cfn.delete_change_set(ws.region, change_set)
+            cfn.delete_change_set(region, change_set)
 
     def watch(stack: dict) -> None:
-        progress.update(key, stack["StackStatus"], _latest_event(ws.region, name, since))
+        progress.update(key, stack["StackStatus"], _latest_event(region, name, since))
 
-    final = cfn.wait_stack(ws.region, name, STACK_TIMEOUT_SECONDS, POLL_SECONDS, on_poll=watch)
+    final = cfn.wait_stack(region, name, STACK_TIMEOUT_SECONDS, POLL_SECONDS, on_poll=watch)
     status = final["StackStatus"] if final else None
     if final is not None and states.state_of(final).succeeded:
         return Outcome(key, "deployed", status, notes=notes, since=since)
-    failure = changes.first_failure(cfn.stack_events(ws.region, name, since=since)) if final else None
+    failure = changes.first_failure(cfn.stack_events(region, name, since=since)) if final else None
     detail = "" if failure else f"ended {status or 'deleted'}"
     if final is not None and status.endswith("_IN_PROGRESS"):
         detail = f"still {status} after {STACK_TIMEOUT_SECONDS:.0f}s; it goes on in CloudFormation (deploy.py status)"
@@ -171,9 +179,11 @@ def run_apply(ws: Workspace, report: check.Report, selected: list[str], progress
     outcomes: dict[str, Outcome] = {}
     skipped: set[str] = set()
     selected = set(selected)
-    for number, wave in enumerate(ws.manifest["waves"], start=1):
+    outputs = parameters.Outputs(ws)
+    waves = [list(w) for w in ws.manifest["waves"]]
+    for number, wave in enumerate(waves, start=1):
         blocked = blocked_by_skipped(skipped, ws.depends_on)
-        progress.say(f"wave {number}/{len(ws.manifest['waves'])}: {', '.join(wave)}")
+        progress.say(f"wave {number}/{len(waves)}: {', '.join(wave)}")
         todo = []
         for key in wave:
             facts = report.facts.get(key)
@@ -186,31 +196,65 @@ def run_apply(ws: Workspace, report: check.Report, selected: list[str], progress
                 outcomes[key] = Outcome(key, "blocked", detail=f"needs {blocked[key]}, which was skipped")
                 skipped.add(key)
             elif not facts.target:
-                outcomes[key] = Outcome(key, "unchanged", facts.state.status, "template, code and tags equal what is deployed")
+                outcomes[key] = Outcome(key, "unchanged", facts.state.status, "template, code, tags and parameters equal what is deployed")
             else:
                 todo.append(key)
-        if todo:
-            exports = {n: e["Value"] for n, e in cfn.list_exports(ws.region).items()}  # earlier waves add some
-            with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-                for outcome in pool.map(lambda k: deploy_stack(ws, report.facts[k], exports, progress, sam, options), todo):
-                    outcomes[outcome.key] = outcome
-        for key in wave:
-            outcome = outcomes[key]
-            if key == naming.STORAGE and outcome.result in ("deployed", "unchanged"):
-                problem = protection.protect_storage(ws)
-                if problem:
-                    outcome.result, outcome.detail = "failed", f"storage protection: {problem}"
-                else:
-                    outcome.detail = (outcome.detail + "; " if outcome.detail else "") + "termination protection on, stack policy set (verified)"
-            if outcome.result != "not-selected":
-                progress.say(f"  [{key}] {describe(outcome)}")
-        failed = [outcomes[k] for k in wave if outcomes[k].result in ("failed", "refused")]
-        if failed:
-            for outcome in failed:
-                if outcome.result == "failed":
-                    outcome.retained = ledger.after_failure(ws, outcome.key, outcome.since)
-            break
+        if not _run_wave(ws, report, wave, todo, outcomes, progress, sam, options, outputs):
+            return [outcomes[k] for k in naming.STACK_KEYS if k in outcomes]
+    settle = settling(ws, report, outcomes, outputs)
+    if settle:
+        progress.say(f"settle: {', '.join(settle)} again, now that what their late parameters come from exists")
+        _run_wave(ws, report, settle, settle, outcomes, progress, sam, options, outputs, again=True)
     return [outcomes[k] for k in naming.STACK_KEYS if k in outcomes]
+
+
+def settling(ws: Workspace, report: check.Report, outcomes: dict[str, Outcome], outputs: parameters.Outputs) -> list[str]:
+    """Stacks deployed (or unchanged) whose late parameters now have other values than
+    they were deployed with: their sources were created or changed by this run."""
+    again = []
+    for key, outcome in outcomes.items():
+        sources = parameters.late_sources(ws, key)
+        if not sources or outcome.result not in ("deployed", "unchanged"):
+            continue
+        outputs.refresh(sources)
+        filled = parameters.fill(ws, key, outputs)
+        stack = cfn.describe_stack(ws.region_of(key), ws.stacks[key]["name"]) or {}
+        deployed = parameters.deployed_values(stack)
+        if any(deployed.get(p) != v for p, v in filled.values.items()):
+            facts = report.facts[key]
+            facts.stack, facts.state = stack, states.state_of(stack, None)
+            facts.deployed_template = cfn_yaml.load(cfn.get_template_body(ws.region_of(key), facts.name))
+            again.append(key)
+    return again
+
+
+def _run_wave(ws, report, wave, todo, outcomes, progress, sam, options, outputs, again: bool = False) -> bool:
+    """Deploy `todo` in parallel; protect storage; False when the wave failed (the run stops)."""
+    if todo:
+        exports = {n: e["Value"] for n, e in cfn.list_exports(ws.region).items()}  # earlier waves add some
+        outputs.refresh(ws.stacks)
+        with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+            for outcome in pool.map(lambda k: deploy_stack(ws, report.facts[k], exports, progress, sam, options, outputs), todo):
+                if again and outcomes.get(outcome.key) and outcome.result == "unchanged":
+                    outcome.result, outcome.detail = outcomes[outcome.key].result, outcomes[outcome.key].detail
+                elif again:
+                    outcome.detail = (outcome.detail + "; " if outcome.detail else "") + "deployed again with its late parameters"
+                outcomes[outcome.key] = outcome
+    for key in wave:
+        outcome = outcomes[key]
+        if key == naming.STORAGE and outcome.result in ("deployed", "unchanged"):
+            problem = protection.protect_storage(ws)
+            if problem:
+                outcome.result, outcome.detail = "failed", f"storage protection: {problem}"
+            elif "verified" not in outcome.detail:
+                outcome.detail = (outcome.detail + "; " if outcome.detail else "") + "termination protection on, stack policy set (verified)"
+        if outcome.result != "not-selected":
+            progress.say(f"  [{key}] {describe(outcome)}")
+    failed = [outcomes[k] for k in wave if outcomes[k].result in ("failed", "refused")]
+    for outcome in failed:
+        if outcome.result == "failed":
+            outcome.retained = ledger.after_failure(ws, outcome.key, outcome.since)
+    return not failed
 
 
 def describe(outcome: Outcome) -> str:

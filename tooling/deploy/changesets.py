@@ -32,14 +32,20 @@ class Prepared:
     capabilities: list[str]
     tags: dict[str, str]
     retained_for_import: list[str] = field(default_factory=list)  # given an importable DeletionPolicy
+    parameters: dict[str, str] = field(default_factory=dict)  # filled from other stacks' outputs
 
 
 def tags(ws: Workspace, key: str) -> dict[str, str]:
     return samconfig.stack_tags(ws.manifest, ws.stacks[key])
 
 
-def stack_fingerprint(ws: Workspace, key: str) -> str:
-    return fingerprint.fingerprint(ws.template(key), ws.template_path(key).parent, extra=repr(sorted(tags(ws, key).items())))
+def _extra(ws: Workspace, key: str, parameters: dict[str, str]) -> str:
+    """What a deploy sends besides the template and its code: tags and parameter values."""
+    return repr(sorted(tags(ws, key).items())) + (repr(sorted(parameters.items())) if parameters else "")
+
+
+def stack_fingerprint(ws: Workspace, key: str, parameters: dict[str, str] | None = None) -> str:
+    return fingerprint.fingerprint(ws.template(key), ws.template_path(key).parent, extra=_extra(ws, key, parameters or {}))
 
 
 # CloudFormation imports an existing resource only if the template keeps it on delete.
@@ -60,7 +66,7 @@ def for_import(template: dict, logical_ids) -> tuple[dict, list[str]]:
     return copy, changed
 
 
-def deploy_copy(ws: Workspace, key: str, import_ids=()) -> tuple[Path, list[str]]:
+def deploy_copy(ws: Workspace, key: str, import_ids=(), parameters: dict[str, str] | None = None) -> tuple[Path, list[str]]:
     """The render with its fingerprint, written beside it (relative CodeUri paths hold).
     With `import_ids`, the resources to take over get an importable DeletionPolicy; the
     fingerprint then covers that change, so the next plain apply restores the render's."""
@@ -68,9 +74,9 @@ def deploy_copy(ws: Workspace, key: str, import_ids=()) -> tuple[Path, list[str]
     copy = source.with_name(f"{source.stem}.deploy.yaml")
     template, changed = for_import(ws.template(key), import_ids)
     if not changed:
-        copy.write_text(fingerprint.with_fingerprint(ws.template_text(key), stack_fingerprint(ws, key)), encoding="utf-8")
+        copy.write_text(fingerprint.with_fingerprint(ws.template_text(key), stack_fingerprint(ws, key, parameters)), encoding="utf-8")
         return copy, []
-    digest = fingerprint.fingerprint(template, source.parent, extra=repr(sorted(tags(ws, key).items())))
+    digest = fingerprint.fingerprint(template, source.parent, extra=_extra(ws, key, parameters or {}))
     template.setdefault("Metadata", {})[fingerprint.KEY] = digest
     copy.write_text(json.dumps(template, indent=1), encoding="utf-8")  # JSON is YAML: sam and CloudFormation read it
     return copy, changed
@@ -80,9 +86,9 @@ def missing_code(ws: Workspace, key: str) -> list[Path]:
     return [p for p in fingerprint.code_dirs(ws.template(key), ws.template_path(key).parent) if not p.is_dir()]
 
 
-def prepare(ws: Workspace, key: str, sam: SamRunner, import_ids=()) -> Prepared:
+def prepare(ws: Workspace, key: str, sam: SamRunner, import_ids=(), parameters: dict[str, str] | None = None) -> Prepared:
     stack = ws.stacks[key]
-    copy, retained_for_import = deploy_copy(ws, key, import_ids)
+    copy, retained_for_import = deploy_copy(ws, key, import_ids, parameters)
     missing = missing_code(ws, key)
     if missing:  # sam resolves CodeUri relative to the rendered template
         raise UserError(f"{key}: code folder {missing[0]} not found from {ws.template_path(key)} (render into build/<name>/)", status=1)
@@ -95,7 +101,7 @@ def prepare(ws: Workspace, key: str, sam: SamRunner, import_ids=()) -> Prepared:
         log.parent.mkdir(parents=True, exist_ok=True)
         code = sam.run(["package", "--template-file", str(copy), "--s3-bucket", config["s3_bucket"],
                         "--s3-prefix", config["s3_prefix"], "--output-template-file", str(packaged),
-                        "--region", ws.region, "--no-progressbar"], log)
+                        "--region", ws.region_of(key), "--no-progressbar"], log)
         if code != 0:
             lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
             raise UserError(f"{key}: sam package exited {code}: {lines[-1] if lines else ''} (log: {_shown(log)})", status=1)
@@ -105,14 +111,18 @@ def prepare(ws: Workspace, key: str, sam: SamRunner, import_ids=()) -> Prepared:
     url = None
     if len(body.encode("utf-8")) > cfn.TEMPLATE_BODY_LIMIT:
         digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+        if ws.region_of(key) != ws.region:  # TemplateURL must name a bucket of the stack's own region
+            raise UserError(f"{key}: its template is over {cfn.TEMPLATE_BODY_LIMIT} bytes and its region has no artifacts bucket", status=1)
         url = s3.upload_template(ws.region, artifacts, f"templates/{key}/{digest}.yaml", body)
-    return Prepared(key, stack["name"], body, url, samconfig.capabilities(stack), tags(ws, key), retained_for_import)
+    return Prepared(key, stack["name"], body, url, samconfig.capabilities(stack), tags(ws, key), retained_for_import,
+                    dict(parameters or {}))
 
 
 def create(ws: Workspace, prepared: Prepared, stack_exists: bool, import_existing: bool = False) -> str:
-    return cfn.create_change_set(ws.region, prepared.stack_name, "UPDATE" if stack_exists else "CREATE", prepared.capabilities,
-                                 template_body=None if prepared.url else prepared.body, template_url=prepared.url,
-                                 tags=prepared.tags, import_existing=import_existing)
+    return cfn.create_change_set(ws.region_of(prepared.key), prepared.stack_name, "UPDATE" if stack_exists else "CREATE",
+                                 prepared.capabilities, template_body=None if prepared.url else prepared.body,
+                                 template_url=prepared.url, tags=prepared.tags, import_existing=import_existing,
+                                 parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(prepared.parameters.items())])
 
 
 @dataclass
@@ -133,7 +143,7 @@ def inspect(ws: Workspace, key: str, change_set_id: str, deployed: dict | None, 
     """Wait for the change set and read it: its outcome, its changes, and what blocks.
     With `gate`, an update of the storage stack also goes through the stateful gate
     (check runs the gate once itself, so it passes gate=False)."""
-    described = cfn.wait_change_set(ws.region, change_set_id)
+    described = cfn.wait_change_set(ws.region_of(key), change_set_id)
     outcome, reason = findings.change_set_outcome(described)
     found = [f for f in [findings.change_set_finding(key, ws.stacks[key]["name"], outcome, reason)] if f]
     summary = changes.summarize_change_set(described.get("Changes", [])) if outcome == "ready" else []

@@ -15,7 +15,7 @@ from ..aws import cloudformation as cfn
 from ..aws.sam_runner import SamRunner
 from ..aws.session import BotoCoreError, ClientError, describe_error
 from ..render import cfn_yaml, naming
-from . import changesets, findings, fingerprint, inventory, local, replacement, states
+from . import changesets, findings, fingerprint, inventory, local, parameters, replacement, states
 from .findings import Finding
 from .workspace import Workspace
 
@@ -30,6 +30,11 @@ class StackFacts:
     deployed_template: dict | None = None  # when deployed and updatable
     changed: bool = False  # the render differs from what is deployed (or nothing is deployed)
     refused_locally: str | None = None  # the local AWS cannot hold this stack: why
+    filled: parameters.Filled | None = None  # parameters filled from other stacks' outputs
+
+    @property
+    def parameter_values(self) -> dict[str, str]:
+        return self.filled.values if self.filled else {}
 
     @property
     def target(self) -> bool:
@@ -37,40 +42,44 @@ class StackFacts:
         return self.changed and self.state.action in (states.ABSENT, states.REPLACE, states.UPDATE) and not self.refused_locally
 
 
-def stack_facts(ws: Workspace, key: str) -> StackFacts:
-    name = ws.stacks[key]["name"]
+def stack_facts(ws: Workspace, key: str, outputs: parameters.Outputs) -> StackFacts:
+    name, region = ws.stacks[key]["name"], ws.region_of(key)
     refusal = local.refusal(ws, key) if ws.local else None
-    stack = cfn.describe_stack(ws.region, name)
+    stack = cfn.describe_stack(region, name)
     count = None
     if stack is not None and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
-        count = len(cfn.stack_resources(ws.region, name))
+        count = len(cfn.stack_resources(region, name))
     state = states.state_of(stack, count)
-    facts = StackFacts(key, name, stack, state, refused_locally=refusal)
+    facts = StackFacts(key, name, stack, state, refused_locally=refusal,
+                       filled=parameters.fill(ws, key, outputs, parameters.deployed_values(stack)))
     if state.action == states.RECOVER:
         stuck = states.failed_resource_status(state.status)
-        facts.failed_resources = sorted(r["LogicalResourceId"] for r in cfn.stack_resources(ws.region, name)
+        facts.failed_resources = sorted(r["LogicalResourceId"] for r in cfn.stack_resources(region, name)
                                         if r.get("ResourceStatus") in stuck)
     elif state.action == states.UPDATE:
-        facts.deployed_template = cfn_yaml.load(cfn.get_template_body(ws.region, name))
-        facts.changed = fingerprint.fingerprint_of(facts.deployed_template) != changesets.stack_fingerprint(ws, key)
+        facts.deployed_template = cfn_yaml.load(cfn.get_template_body(region, name))
+        wanted = changesets.stack_fingerprint(ws, key, facts.parameter_values)
+        facts.changed = bool(facts.filled.missing) or fingerprint.fingerprint_of(facts.deployed_template) != wanted
     elif state.action in (states.ABSENT, states.REPLACE):
         facts.changed = True
     return facts
 
 
-def gather(ws: Workspace, keys) -> dict[str, StackFacts]:
+def gather(ws: Workspace, keys, outputs: parameters.Outputs | None = None) -> dict[str, StackFacts]:
     keys = [k for k in ws.stacks if k in set(keys)]
+    outputs = outputs or parameters.Outputs(ws)
     with ThreadPoolExecutor(max_workers=max(1, len(keys))) as pool:
-        return dict(zip(keys, pool.map(lambda k: stack_facts(ws, k), keys)))
+        return dict(zip(keys, pool.map(lambda k: stack_facts(ws, k, outputs), keys)))
 
 
 def resolvers(ws: Workspace, facts: StackFacts, exports: dict[str, str]) -> tuple[replacement.Resolver, replacement.Resolver]:
     """How the deployed template's and the render's values resolve in this stack."""
-    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cfn.stack_resources(ws.region, facts.name)
+    region = ws.region_of(facts.key)
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cfn.stack_resources(region, facts.name)
                 if r.get("PhysicalResourceId")}
-    parameters = {p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", "")) for p in (facts.stack or {}).get("Parameters", [])}
-    old = replacement.resolver_for(facts.deployed_template or {}, facts.name, ws.account_id, ws.region, parameters, physical, exports)
-    new = replacement.resolver_for(ws.template(facts.key), facts.name, ws.account_id, ws.region, None, physical, exports)
+    deployed = {p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", "")) for p in (facts.stack or {}).get("Parameters", [])}
+    old = replacement.resolver_for(facts.deployed_template or {}, facts.name, ws.account_id, region, deployed, physical, exports)
+    new = replacement.resolver_for(ws.template(facts.key), facts.name, ws.account_id, region, facts.parameter_values, physical, exports)
     return old, new
 
 
@@ -110,6 +119,8 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
         finding = findings.state_finding(facts.key, facts.name, facts.state, facts.failed_resources)
         if finding:
             report.findings.append(finding)
+        for parameter in facts.filled.pending:
+            report.notes.append(f"{facts.key}: {parameter} is filled once its source stack exists; apply deploys {facts.key} again then")
         if facts.refused_locally:
             report.notes.append(f"{facts.key}: not checked, the local AWS cannot hold it ({facts.refused_locally})")
     targets = report.targets
@@ -118,8 +129,10 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
     log(f"check: {len(targets)} stack(s) differ from what is deployed: {', '.join(targets)}")
 
     stack_names = {k: s["name"] for k, s in ws.stacks.items()}
-    resources = [r for key in targets for r in inventory.named_resources(key, stack_names[key], ws.template(key), ws.account_id, ws.region)]
-    report.named = inventory.survey(resources, stack_names, ws.region, ws.account_id)
+    for region in sorted({ws.region_of(k) for k in targets}):  # each resource is looked up in its stack's region
+        keys_here = [k for k in targets if ws.region_of(k) == region]
+        resources = [r for key in keys_here for r in inventory.named_resources(key, stack_names[key], ws.template(key), ws.account_id, region)]
+        report.named += inventory.survey(resources, stack_names, region, ws.account_id)
     for item in report.named:
         finding = findings.resource_finding(item, stack_names[item.resource.stack], ws.env, ws.local)
         if finding:
@@ -154,7 +167,7 @@ def export_contract(ws: Workspace, updates: list[StackFacts], exports: dict[str,
         old, new = resolved[facts.key]
         changed = findings.changed_exports(facts.deployed_template.get("Outputs") or {}, ws.template(facts.key).get("Outputs") or {},
                                            kept, old, new)
-        importers = {e: cfn.list_imports(ws.region, e) for e in removed + changed}
+        importers = {e: cfn.list_imports(ws.region_of(facts.key), e) for e in removed + changed}
         found += findings.export_findings(facts.key, removed, changed, importers, importing_in_render, keys_of,
                                           ws.env, ws.local, waiting_for_new)
     return found
@@ -170,7 +183,9 @@ def inspect_updates(ws: Workspace, report: Report, updates: list[StackFacts], re
     def one(facts: StackFacts) -> changesets.Inspection:
         change_set = None
         try:
-            prepared = changesets.prepare(ws, facts.key, sam)
+            if facts.filled.missing:  # made only after the stacks it reads parameters from deploy
+                return changesets.Inspection("", "deferred", "it is made once " + "; ".join(facts.filled.missing) + " exists")
+            prepared = changesets.prepare(ws, facts.key, sam, parameters=facts.parameter_values)
             change_set = changesets.create(ws, prepared, stack_exists=True)
             return changesets.inspect(ws, facts.key, change_set, facts.deployed_template, *resolved[facts.key], gate=False)
         except (ClientError, BotoCoreError) as exc:
@@ -179,7 +194,7 @@ def inspect_updates(ws: Workspace, report: Report, updates: list[StackFacts], re
                                                            "fix the cause and check again, or accept with --allow-unknown")])
         finally:
             if change_set:
-                cfn.delete_change_set(ws.region, change_set)
+                cfn.delete_change_set(ws.region_of(facts.key), change_set)
 
     with ThreadPoolExecutor(max_workers=len(updates)) as pool:
         inspections = list(pool.map(one, updates))

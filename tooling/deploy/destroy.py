@@ -13,14 +13,14 @@ TIMEOUT_SECONDS = 3600
 
 
 def delete_one(ws: Workspace, key: str, poll: float) -> tuple[str, str]:
-    name = ws.stacks[key]["name"]
-    state = states.state_of(cfn.describe_stack(ws.region, name), None)
+    name, region = ws.stacks[key]["name"], ws.region_of(key)
+    state = states.state_of(cfn.describe_stack(region, name), None)
     if state.action == states.ABSENT and state.status != "REVIEW_IN_PROGRESS":
         return key, "absent"
     if state.action == states.BUSY:
         return key, f"{state.status}: another operation is running; not deleted"
-    cfn.delete_stack(ws.region, name)
-    left = cfn.wait_stack(ws.region, name, TIMEOUT_SECONDS, poll)
+    cfn.delete_stack(region, name)
+    left = cfn.wait_stack(region, name, TIMEOUT_SECONDS, poll)
     if left is None:
         return key, "deleted"
     return key, f"{left['StackStatus']}: {left.get('StackStatusReason', '')}"

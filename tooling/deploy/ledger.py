@@ -18,13 +18,13 @@ def snapshot(ws: Workspace, keys) -> dict[str, list[dict]]:
     """Before a delete: each deployed stack's resources with their DeletionPolicy as deployed."""
     result = {}
     for key in keys:
-        name = ws.stacks[key]["name"]
-        resources = cfn.stack_resources(ws.region, name)
+        name, region = ws.stacks[key]["name"], ws.region_of(key)
+        resources = cfn.stack_resources(region, name)
         if not resources:
             continue
-        deployed = cfn_yaml.load(cfn.get_template_body(ws.region, name)).get("Resources") or {}
+        deployed = cfn_yaml.load(cfn.get_template_body(region, name)).get("Resources") or {}
         result[key] = [{"logical_id": r["LogicalResourceId"], "physical_id": r.get("PhysicalResourceId", ""),
-                        "type": r["ResourceType"],
+                        "type": r["ResourceType"], "region": region,
                         "deletion_policy": (deployed.get(r["LogicalResourceId"]) or {}).get("DeletionPolicy", "Delete")}
                        for r in resources]
     return result
@@ -40,13 +40,13 @@ def commands_for(ws: Workspace, stack_key: str, resource_type: str, physical_id:
     return {"adopt": adopt, "remove": remove}
 
 
-def _still_exists(ws: Workspace, resource_type: str, physical_id: str) -> str:
+def _still_exists(ws: Workspace, resource_type: str, physical_id: str, region: str) -> str:
     """exists | missing | unknown (listed: it may remain)."""
     if resource_type not in lookups.LOOKUPS:
         return "unknown"
     name = physical_id.rsplit(":", 1)[-1] if resource_type == "AWS::SNS::Topic" else physical_id
     try:
-        return lookups.lookup(ws.region, ws.account_id, resource_type, name).state
+        return lookups.lookup(region, ws.account_id, resource_type, name).state
     except (ClientError, BotoCoreError):
         return "unknown"
 
@@ -57,7 +57,7 @@ def left_behind(ws: Workspace, before: dict[str, list[dict]], deleted: list[str]
         for resource in before.get(key, []):
             if resource["deletion_policy"] not in KEEP_POLICIES:
                 continue
-            exists = _still_exists(ws, resource["type"], resource["physical_id"])
+            exists = _still_exists(ws, resource["type"], resource["physical_id"], resource.get("region", ws.region))
             if exists == "missing":
                 continue
             entries.append({"stack": key, **resource, "verified": exists == "exists",
@@ -82,16 +82,16 @@ def after_failure(ws: Workspace, key: str, since=None) -> list[dict]:
     deleting (events after `since`, CloudFormation's clock), and resources the render
     names that exist now but no stack owns."""
     entries: dict[str, dict] = {}
-    name = ws.stacks[key]["name"]
-    for event in cfn.stack_events(ws.region, name, since=since):
+    name, region = ws.stacks[key]["name"], ws.region_of(key)
+    for event in cfn.stack_events(region, name, since=since):
         if event.get("ResourceStatus") == "DELETE_SKIPPED" and event.get("PhysicalResourceId"):
             entries[event["PhysicalResourceId"]] = {
                 "stack": key, "logical_id": event["LogicalResourceId"], "physical_id": event["PhysicalResourceId"],
                 "type": event.get("ResourceType", ""), "deletion_policy": "DELETE_SKIPPED", "verified": True,
                 **commands_for(ws, key, event.get("ResourceType", ""), event["PhysicalResourceId"])}
     stack_names = {k: s["name"] for k, s in ws.stacks.items()}
-    resources = inventory.named_resources(key, name, ws.template(key), ws.account_id, ws.region)
-    for item in inventory.survey(resources, stack_names, ws.region, ws.account_id):
+    resources = inventory.named_resources(key, name, ws.template(key), ws.account_id, region)
+    for item in inventory.survey(resources, stack_names, region, ws.account_id):
         resource = item.resource
         if item.state != inventory.ORPHAN or resource.name in entries:
             continue

@@ -1,12 +1,16 @@
-"""What the local AWS (the emulator) cannot hold. It refuses a template with a
-resource type it lacks up front ("Unrecognized resource types"), before creating
-anything; such a stack is skipped on the local AWS and said to be skipped."""
+"""What the local AWS (the emulator) cannot hold, and what it holds only through a
+stand-in. It refuses a template with a resource type it lacks up front ("Unrecognized
+resource types"), before creating anything; such a stack is skipped on the local AWS
+and said to be skipped. The emulator started by this project has stand-ins for the
+types it lacks (tooling/aws/standins), so every stack deploys there; what each
+stand-in makes real and what not is said wherever a stand-in is used."""
 from __future__ import annotations
 
 import functools
 import json
 
 from ..aws import cloudformation as cfn
+from ..aws import standins
 from .workspace import Workspace
 
 
@@ -33,4 +37,17 @@ def refusal(ws: Workspace, key: str) -> str | None:
     if template.get("Transform"):
         return None  # expanded server-side; the emulator checks the expanded types itself
     types = tuple(sorted({(r or {}).get("Type", "") for r in (template.get("Resources") or {}).values()}))
-    return _refusal(ws.region, types)
+    return _refusal(ws.region_of(key), types)
+
+
+def stand_ins(ws: Workspace, keys) -> dict[str, list[tuple[str, str]]]:
+    """Per stack key: (logical id, type) of its resources that the local AWS provides
+    through a stand-in, not through the emulator's own provider."""
+    found = {key: standins.stood_in(ws.template(key).get("Resources")) for key in keys}
+    return {key: resources for key, resources in found.items() if resources}
+
+
+def stand_in_legend(found: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """What is real and what is not, once per stood-in type."""
+    types = sorted({kind for resources in found.values() for _, kind in resources})
+    return [f"{kind}: {standins.describe(kind)}" for kind in types]

@@ -48,6 +48,10 @@ class Workspace:
             self._parsed[key] = cfn_yaml.load(self.template_text(key))
         return self._parsed[key]
 
+    def region_of(self, key: str) -> str:
+        """The region the stack deploys to (the edge stack's is us-east-1)."""
+        return self.stacks[key].get("region", self.region)
+
     @property
     def local_flag(self) -> str:
         """What to add to a printed command so that it targets the same AWS."""

@@ -5,6 +5,7 @@ key or a value of the wrong type is reported by its dotted name, so the user
 knows which line to add."""
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -21,6 +22,7 @@ SCHEMA: dict[str, type | tuple[type, ...]] = {
     "naming.prefix": str,
     "naming.bucket": str,
     "naming.table": str,
+    "encryption.customer_managed_key": bool,
     "storage.metrics_archive": bool,
     "storage.noncurrent_version_expiration_days": int,
     "storage.abort_incomplete_multipart_days": int,
@@ -90,18 +92,33 @@ def validate(data: dict, where: str) -> None:
     for key in ("backend.log_retention_days", "webhook.log_retention_days", "operations.log_retention_days"):
         if _lookup(data, key) not in ALLOWED_LOG_RETENTION:
             raise UserError(f"{where}: {key} = {_lookup(data, key)} is not a CloudWatch Logs retention period")
-    origins = _lookup(data, "storage.cors_allowed_origins")
-    if not origins or not all(isinstance(o, str) and o.startswith(("https://", "http://localhost")) for o in origins):
-        raise UserError(f"{where}: storage.cors_allowed_origins must list https:// origins (or http://localhost)")
+    for origin in _lookup(data, "storage.cors_allowed_origins"):
+        if not isinstance(origin, str) or not _ORIGIN.match(origin):
+            raise UserError(f"{where}: storage.cors_allowed_origins: {origin!r} is not an origin a browser sends "
+                            f"(https://host[:port], or http://localhost or http://127.0.0.1 with a port; no path, no wildcard)")
     for name, value in _lookup(data, "operations.thresholds").items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"{where}: operations.thresholds.{name} must be a number")
     domain, certificate = _lookup(data, "frontend.domain_name"), _lookup(data, "frontend.certificate_arn")
     if bool(domain) != bool(certificate):
-        raise UserError(f"{where}: frontend.domain_name and frontend.certificate_arn go together (set both or neither)")
+        raise UserError(f"{where}: frontend.domain_name and frontend.certificate_arn go together (set both or neither): "
+                        f"without both, the page is never served from that domain")
+    if domain and not _DOMAIN.match(domain):
+        raise UserError(f"{where}: frontend.domain_name {domain!r} is not a domain name (no scheme, no path)")
+    if certificate and not _CLOUDFRONT_CERTIFICATE.match(certificate):
+        raise UserError(f"{where}: frontend.certificate_arn {certificate!r}: CloudFront reads certificates from ACM in "
+                        f"us-east-1 only (arn:aws:acm:us-east-1:<account>:certificate/<id>)")
+    web_acl = _lookup(data, "frontend.web_acl_id")
+    if web_acl and not _CLOUDFRONT_WEB_ACL.match(web_acl):
+        raise UserError(f"{where}: frontend.web_acl_id {web_acl!r}: CloudFront takes only a WAFv2 web ACL of CLOUDFRONT "
+                        f"scope (arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>)")
 
 
 _MISSING = object()
+_ORIGIN = re.compile(r"^(https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?|http://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?)$")
+_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+_CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/[0-9a-f-]+$")
+_CLOUDFRONT_WEB_ACL = re.compile(r"^arn:aws[a-z-]*:wafv2:us-east-1:[0-9]{12}:global/webacl/[A-Za-z0-9_-]+/[0-9a-f-]+$")
 
 
 def _lookup(data: dict, dotted: str):

@@ -19,6 +19,11 @@ class StackNode:
     name: str
     exports: dict[str, str] = field(default_factory=dict)  # export name -> output key
     imports: list[str] = field(default_factory=list)  # export names, sorted, unique
+    outputs: list[str] = field(default_factory=list)  # every output key
+    # Parameters deploy.py fills from another stack's output (exports do not cross regions):
+    # parameter -> {"stack": key, "output": OutputKey, "late": bool}. A late one is filled
+    # after its source deploys, by a second deploy of this stack (it cannot wait for it).
+    parameter_sources: dict[str, dict] = field(default_factory=dict)
 
 
 def resolve(value, variables: dict[str, str], where: str) -> str:
@@ -77,6 +82,15 @@ def stack_node(key: str, name: str, template: dict, account_id: str, region: str
         if "Fn::ImportValue" in mapping:
             imports.add(resolve(mapping["Fn::ImportValue"], variables, f"{source}: Fn::ImportValue"))
     node.imports = sorted(imports)
+    node.outputs = sorted((template.get("Outputs") or {}).keys())
+    sources = (template.get("Metadata") or {}).get("ParameterSources") or {}
+    parameters = template.get("Parameters") or {}
+    for parameter, origin in sources.items():
+        if parameter not in parameters:
+            raise UserError(f"{source}: Metadata.ParameterSources names {parameter}, which is not a parameter of the template")
+        if not isinstance(origin, dict) or not isinstance(origin.get("stack"), str) or not isinstance(origin.get("output"), str):
+            raise UserError(f"{source}: ParameterSources.{parameter} must be {{stack: <key>, output: <OutputKey>[, late: true]}}")
+        node.parameter_sources[parameter] = {"stack": origin["stack"], "output": origin["output"], "late": bool(origin.get("late", False))}
     return node
 
 
@@ -88,6 +102,7 @@ def link(nodes: list[StackNode]) -> dict[str, list[str]]:
             if name in exporter:
                 raise UserError(f"export {name!r} is declared by both {exporter[name]} and {node.key}")
             exporter[name] = node.key
+    by_key = {node.key: node for node in nodes}
     depends_on = {}
     for node in nodes:
         deps = set()
@@ -97,6 +112,14 @@ def link(nodes: list[StackNode]) -> dict[str, list[str]]:
             if exporter[name] == node.key:
                 raise UserError(f"stack {node.key}: imports its own export {name!r}")
             deps.add(exporter[name])
+        for parameter, origin in node.parameter_sources.items():
+            other = by_key.get(origin["stack"])
+            if other is None or other.key == node.key:
+                raise UserError(f"stack {node.key}: parameter {parameter} comes from stack {origin['stack']!r}, which is not another stack of the set")
+            if origin["output"] not in other.outputs:
+                raise UserError(f"stack {node.key}: parameter {parameter} comes from {other.key}'s output {origin['output']}, which it does not have")
+            if not origin["late"]:
+                deps.add(other.key)
         depends_on[node.key] = sorted(deps)
     return depends_on
 

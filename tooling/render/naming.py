@@ -18,8 +18,19 @@ STATELESS_KEYS = (
     "backend-pipeline",
     "frontend-pipeline",
     "operations",
+    "edge",
 )
 STACK_KEYS = (STORAGE, *STATELESS_KEYS)
+
+# What is bound to CloudFront (standard logging v2, its metrics) exists only in us-east-1:
+# the edge stack deploys there, whatever the environment's region.
+EDGE = "edge"
+EDGE_REGION = "us-east-1"
+
+
+def stack_region(key: str, region: str) -> str:
+    """The region a stack deploys to: the environment's, except for the edge stack."""
+    return EDGE_REGION if key == EDGE else region
 
 # Bucket purposes: the {purpose} of the naming pattern, keyed by the name the
 # templates use (names.buckets.<key>). prod's "uploads" is the spec's media bucket.

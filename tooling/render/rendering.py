@@ -56,10 +56,14 @@ def build_context(env: dict, account_id: str, region: str) -> dict:
     """The one context every template gets."""
     stacks = naming.stack_names(env["naming"]["prefix"])
     buckets = naming.bucket_names(env["naming"]["bucket"], account_id, env["storage"]["metrics_archive"])
+    domain = env["frontend"]["domain_name"]
     return {
         "env": env,
         "account_id": account_id,
         "region": region,
+        # The origin the page is served from, when known before any deploy (a custom domain);
+        # otherwise the distribution's own domain, which deploy.py passes on (ServedOrigin).
+        "served_origin": f"https://{domain}" if domain else "",
         "names": {
             "prefix": env["naming"]["prefix"],
             "stacks": stacks,
@@ -195,6 +199,8 @@ def build_manifest(rendered: list[Rendered], context: dict) -> dict:
                 "template": rendered_path(node.key),
                 "stateful": node.key == naming.STORAGE,
                 "termination_protection": node.key == naming.STORAGE,
+                "region": naming.stack_region(node.key, context["region"]),
+                "parameters": node.parameter_sources,
                 "sam": "AWS::Serverless-2016-10-31" in str(by_key[node.key].template.get("Transform", "")),
                 "exports": sorted(node.exports),
                 "imports": node.imports,

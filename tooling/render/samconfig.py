@@ -37,7 +37,7 @@ def deploy_parameters(manifest: dict, stack: dict, out_dir: Path) -> dict:
     params = {
         "stack_name": stack["name"],
         "template_file": _path(out_dir, stack["template"]),
-        "region": manifest["region"],
+        "region": stack.get("region", manifest["region"]),
         "confirm_changeset": False,
         "fail_on_empty_changeset": False,
         "disable_rollback": False,
@@ -67,6 +67,9 @@ def render(manifest: dict, out_dir: Path) -> str:
     ]
     for stack in manifest["stacks"]:
         lines.append("")
+        if stack.get("parameters"):
+            filled = " ".join(f"{p}=<{s['stack']} output {s['output']}>" for p, s in stack["parameters"].items())
+            lines.append(f"# {stack['key']}: deploy.py fills these from other stacks' outputs; by hand add --parameter-overrides {filled}")
         lines.append(f'[{stack["key"]}.deploy.parameters]')
         for key, value in deploy_parameters(manifest, stack, out_dir).items():
             lines.append(f"{key} = {_toml_value(value)}")
