@@ -59,6 +59,28 @@ def render_for(account: str, env: dict) -> None:
                    cwd=ROOT, env=env, check=True)
 
 
+def overrides(manifest: dict, key: str, env: dict) -> list[str]:
+    """--parameter-overrides for the parameters deploy.py fills from other stacks' outputs
+    (by hand, as docs/deploying.md says), read from the stacks deployed before this one. A
+    late parameter whose source is not deployed yet keeps its default, as on a first deploy."""
+    import boto3
+
+    stack = next(s for s in manifest["stacks"] if s["key"] == key)
+    cfn = boto3.client("cloudformation", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key="test")
+    names = {s["key"]: s["name"] for s in manifest["stacks"]}
+    values = []
+    for parameter, source in (stack.get("parameters") or {}).items():
+        try:
+            outputs = cfn.describe_stacks(StackName=names[source["stack"]])["Stacks"][0].get("Outputs", [])
+        except cfn.exceptions.ClientError:
+            continue
+        value = {o["OutputKey"]: o["OutputValue"] for o in outputs}.get(source["output"])
+        if value is not None:
+            values.append(f"{parameter}={value}")
+    return ["--parameter-overrides", *values] if values else []
+
+
 def main() -> int:
     samples = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -92,9 +114,10 @@ def main() -> int:
             render_for(account, env)
             total = 0.0
             cpu_before = cpu_seconds(emulator_pid)
+            manifest = json.loads((OUT / "manifest.json").read_text())
             for key in order:
                 total += timed([SAM, "deploy", "--config-file", str(OUT / "samconfig.toml"), "--config-env", key,
-                                "--no-progressbar"], env)
+                                "--no-progressbar", *overrides(manifest, key, env)], env)
             sequential[label] = total
             emulator_cpu[label] = cpu_seconds(emulator_pid) - cpu_before
     finally:

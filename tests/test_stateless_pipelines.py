@@ -157,6 +157,8 @@ def test_frontend_pipeline_publishes_to_the_imported_bucket_and_distribution(pip
         variables = {v["Name"]: v for v in project["Environment"]["EnvironmentVariables"]}
         assert is_import(variables["FRONTEND_BUCKET"]["Value"], "StorageStackName", "FrontendBucketName")
         assert is_import(variables["DISTRIBUTION_ID"]["Value"], "FrontendStackName", "DistributionId")
+        # the page reads its API's address from /config.json: the build writes it from the backend's export
+        assert is_import(variables["API_BASE"]["Value"], "BackendStackName", "HttpApiEndpoint")
         assert all(v.get("Type", "PLAINTEXT") == "PLAINTEXT" for v in variables.values())
         statements = {s["Sid"]: s for role, s in policy_statements(template) if role == "PublishRole"}
         assert is_under_import(statements["SyncSite"]["Resource"], "/*", "StorageStackName", "FrontendBucketArn")
@@ -165,6 +167,11 @@ def test_frontend_pipeline_publishes_to_the_imported_bucket_and_distribution(pip
     publish = commands(repo_file("ci/buildspec-frontend.yml"))
     assert any(c.startswith('aws s3 sync dist/ "s3://${FRONTEND_BUCKET}/" --delete') for c in publish)
     assert any('create-invalidation --distribution-id "$DISTRIBUTION_ID"' in c for c in publish)
+    config = publish.index(next(c for c in publish if "dist/config.json" in c))
+    assert publish[config].strip() == """printf '{"apiBase": "%s"}\\n' "$API_BASE" > dist/config.json"""
+    assert publish[config - 1].startswith('test -n "$API_BASE"')  # no address, no publish
+    assert config < publish.index(next(c for c in publish if c.startswith("aws s3 sync")))  # written before the sync
+    assert 'fetch("/config.json"' in repo_file("app/frontend/app.js")
     assert "__VERSION__" in repo_file("app/frontend/index.html")
 
 
@@ -251,8 +258,11 @@ def test_frontend_build_stamps_any_s3_version_id(tmp_path, version):
     shutil.copytree(ROOT / "app" / "frontend", tmp_path / "app" / "frontend")
     publish = commands(repo_file("ci/buildspec-frontend.yml"))
     build = publish[:next(i for i, c in enumerate(publish) if c.startswith("aws "))]
-    done = run_commands(build, tmp_path, {"CODEBUILD_RESOLVED_SOURCE_VERSION": version})
+    api = "https://abc123.execute-api.eu-west-1.amazonaws.com"
+    done = run_commands(build, tmp_path, {"CODEBUILD_RESOLVED_SOURCE_VERSION": version, "API_BASE": api})
     assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "dist" / "config.json").read_text()) == {"apiBase": api}
+    assert run_commands(build, tmp_path, {"CODEBUILD_RESOLVED_SOURCE_VERSION": version}).returncode != 0  # no API, no build
     page = (tmp_path / "dist" / "index.html").read_text()
     assert f'<span id="version">{version}</span>' in page and "__VERSION__" not in page
     assert json.loads((tmp_path / "dist" / "version.json").read_text())["version"] == version
