@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ACCOUNT, ROOT
+from tooling.render import samconfig
 
 REQUIRED_STACK_KEYS = {"key", "name", "template", "stateful", "termination_protection", "exports", "imports", "depends_on"}
 
@@ -40,10 +41,20 @@ def test_samconfig_has_one_config_env_per_stack(rendered):
         assert params["template_file"] == str(out / stack["template"])
         assert params["region"] == stack["region"] == ("us-east-1" if stack["key"] == "edge" else manifest["region"])
         assert params["confirm_changeset"] is False
-        if stack.get("sam"):
-            # packaged into the storage stack's bucket, never a SAM-managed one
+        assert "resolve_s3" not in params  # never a SAM-managed bucket outside the storage stack
+        if stack["region"] == manifest["region"] and not stack["stateful"]:
+            # code and large templates go to the storage stack's bucket (operations is over TemplateBody's limit)
             assert params["s3_bucket"] == f"ai-social-media-dev-be-artifacts-{ACCOUNT}"
-            assert "resolve_s3" not in params
+        else:
+            assert "s3_bucket" not in params  # storage creates that bucket; edge is in another region
+            assert len((out / stack["template"]).read_text().encode()) < 51_200
+    edge = next(s for s in manifest["stacks"] if s["key"] == "edge")
+    assert len((out / edge["template"]).read_text().encode()) < 51_200
+
+    # in another region, edge takes no bucket of the environment's region
+    _, prod = rendered["prod"]
+    prod_edge = next(s for s in prod["stacks"] if s["key"] == "edge")
+    assert "s3_bucket" not in samconfig.deploy_parameters({**prod, "region": "eu-west-1"}, prod_edge, out)
 
 
 @pytest.fixture

@@ -44,9 +44,12 @@ def deploy_parameters(manifest: dict, stack: dict, out_dir: Path) -> dict:
         "capabilities": " ".join(capabilities(stack)),
         "tags": " ".join(f'{k}="{v}"' for k, v in stack_tags(manifest, stack).items()),
     }
-    if stack.get("sam"):
-        # Package Lambda code into the storage stack's backend artifacts bucket,
-        # never into a bucket SAM would create outside the storage stack (--resolve-s3).
+    if not stack["stateful"] and stack.get("region", manifest["region"]) == manifest["region"]:
+        # Lambda code, and a template over CloudFormation's 51,200-byte TemplateBody limit
+        # (operations), go to the storage stack's backend artifacts bucket, never to a bucket
+        # SAM would create outside the storage stack (--resolve-s3). Storage itself creates that
+        # bucket, and the edge stack is in another region than it: both are small and go by
+        # TemplateBody.
         params["s3_bucket"] = manifest["physical_names"]["buckets"]["backend_artifacts"]
         params["s3_prefix"] = f"sam/{stack['key']}"
     return params
