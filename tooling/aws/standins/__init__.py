@@ -27,7 +27,7 @@ STANDINS: dict[str, StandIn] = {
     "AWS::CodePipeline::Pipeline": StandIn(
         real="its declaration: schema-validated; its role, artifact and source buckets and CodeBuild projects must "
              "exist; Ref (name), GetAtt Version and Arn; GetPipeline, ListPipelines and GetPipelineState read it back",
-        not_real="no pipeline runs: no source polling, no build, no execution, no execution event"),
+        not_real="no pipeline runs: no EventBridge start, no build, no execution, no execution event"),
     "AWS::Logs::DeliverySource": StandIn(
         real="the emulator's own log delivery API holds it (PutDeliverySource); the distribution it names must exist",
         not_real="CloudFront serves nothing locally, so no access log is produced"),
