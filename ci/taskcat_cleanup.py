@@ -120,7 +120,7 @@ def main(argv=None) -> int:
             for key, value in LOCAL_CREDENTIALS.items():
                 os.environ.setdefault(key, value)
         ws = workspace.open_workspace(args.env, args.local, log=lambda _: None)
-        require_taskcat_environment(args.env, {k: s["name"] for k, s in ws.stacks.items()})
+        require_taskcat_environment(args.env, ws.stack_names)
         left = cleanup(ws, print)
     except UserError as exc:
         print(f"cleanup: {exc}", file=sys.stderr)

@@ -346,32 +346,27 @@ def evaluate(renders: list[Render], guard: Path, rules: Path, rule_controls: dic
     return sorted(details.values(), key=lambda f: (f.render, f.template, f.control, f.resource)), len(chosen)
 
 
-def _paths(node) -> list[str]:
+def _strings(node, wanted: str) -> list[str]:
+    """Every string value of a `wanted` key, anywhere in cfn-guard's JSON report."""
     found = []
     if isinstance(node, dict):
         for key, value in node.items():
-            if key == "path" and isinstance(value, str) and value:
+            if key == wanted and isinstance(value, str):
                 found.append(value)
             else:
-                found.extend(_paths(value))
+                found.extend(_strings(value, wanted))
     elif isinstance(node, list):
         for value in node:
-            found.extend(_paths(value))
+            found.extend(_strings(value, wanted))
     return found
+
+
+def _paths(node) -> list[str]:
+    return [path for path in _strings(node, "path") if path]
 
 
 def _messages(node) -> list[str]:
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "custom_message" and isinstance(value, str):
-                found.append(value)
-            else:
-                found.extend(_messages(value))
-    elif isinstance(node, list):
-        for value in node:
-            found.extend(_messages(value))
-    return found
+    return _strings(node, "custom_message")
 
 
 # ---- the verdict -------------------------------------------------------------------------

@@ -104,6 +104,7 @@ def waves_line(ws) -> str:
 def plan(ws, args, log) -> int:
     from .aws.sam_runner import SamRunner
     from .deploy import check
+    from .deploy.findings import command
     from .deploy.plan import stack_plan
 
     log(f"plan: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}")
@@ -132,7 +133,7 @@ def plan(ws, args, log) -> int:
                 log(f"  {key}: {entry['action']}{': ' + entry['reason'] if entry.get('reason') else ''}")
     blocking = [f for f in report.findings if f.blocking]
     if blocking:
-        log(f"plan: apply would refuse: {len(blocking)} blocking finding(s) (see: deploy.py check --env {ws.env}{ws.local_flag})")
+        log(f"plan: apply would refuse: {len(blocking)} blocking finding(s) (see: {command(ws.env, ws.local, 'check')})")
     if args.json:
         emit_json(result)
     return 0
@@ -163,15 +164,15 @@ def check_dependencies(ws, only: list[str]) -> None:
     """What the selected stacks import must be live now: exported by a stack in a
     state whose exports are live, and present among the region's exports."""
     from .aws import cloudformation as cfn
-    from .deploy import states
+    from .deploy import stacks
+    from .deploy.findings import command
 
     exports = None
     for key in only:
         for dep in ws.stacks[key]["depends_on"]:
             if dep in only:
                 continue
-            stack = cfn.describe_stack(ws.region_of(dep), ws.stacks[dep]["name"])
-            state = states.state_of(stack, None)
+            _, state = stacks.current(ws.region_of(dep), ws.stacks[dep]["name"])
             if not state.exports_live:
                 raise UserError(f"--only {key}: needs stack {dep} deployed first ({state.status})")
             exports = cfn.list_exports(ws.region) if exports is None else exports
@@ -179,7 +180,7 @@ def check_dependencies(ws, only: list[str]) -> None:
             missing = [e for e in wanted if e not in exports]
             if missing:
                 raise UserError(f"--only {key}: needs {', '.join(missing)} from stack {dep}, which does not export it yet "
-                                f"(deploy {dep} first: python deploy.py apply --only {dep} --env {ws.env}{ws.local_flag})")
+                                f"(deploy {dep} first: {command(ws.env, ws.local, 'apply', '--only', dep)})")
 
 
 def apply(ws, args, log) -> int:
@@ -217,11 +218,7 @@ def _apply(ws, args, log, selected, sam) -> int:
         return 3
     for line in report.notes:
         log(f"  note: {line}")
-    orphans: dict[str, set[str]] = {}
-    for item in report.named:
-        if item.state == "orphan" and "--allow-orphans" in overrides:
-            orphans.setdefault(item.resource.stack, set()).add(item.resource.logical_id)
-    options = applying.Options(overrides=overrides, orphans=orphans)
+    options = applying.Options.given(overrides, report)
     progress = Progress(stream=sys.stderr if args.json else sys.stdout)
     outcomes = applying.run_apply(ws, report, selected, progress, sam, options)
     failed = [o for o in outcomes if o.result == "failed"]
@@ -272,14 +269,11 @@ def print_stand_ins(ws, keys, log) -> None:
 def status(ws, args, log) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
-    from .aws import cloudformation as cfn
-    from .deploy import states
+    from .deploy import stacks
 
     def row(key):
         name, region = ws.stacks[key]["name"], ws.region_of(key)
-        stack = cfn.describe_stack(region, name)
-        state = states.state_of(stack, None if stack is None or stack["StackStatus"] != "REVIEW_IN_PROGRESS"
-                                else len(cfn.stack_resources(region, name)))
+        stack, state = stacks.current(region, name)
         return {
             "key": key, "name": name, "region": region,
             "status": stack["StackStatus"] if stack else "NOT_DEPLOYED",
@@ -380,68 +374,31 @@ def migrate(ws, args, log) -> int:
         if args.json:
             emit_json({**result, "ok": True, "dry_run": True})
         return 0
-    done = []
-    try:
-        for step in steps:
-            if step.kind in ("import", "protect"):
-                continue
-            log(f"migrate: {step.kind} {step.stack}")
-            migrating.run_step(ws, step, moves, templates, log)
-            done.append(step.as_json())
-            if args.stop_after == step.kind:
-                log(f"migrate: stopped after {step.kind} as asked; run it again to go on")
-                return 130
-        if any(s.kind == "import" for s in steps):
-            from .deploy import adopt as adopting
-
-            log("migrate: import into the storage stack")
-            adopted = adopting.run_adopt(ws, log)
-            if adopted.status not in ("done", "nothing"):
-                raise migrating.Refused(f"import: {adopted.detail}")
-            done.append({"kind": "import", "stack": naming.STORAGE, "resources": [r.logical_id for r in adopted.adopted]})
-            if args.stop_after == "import":
-                log("migrate: stopped after import as asked; run it again to go on")
-                return 130
-    except migrating.Refused as exc:
-        log(f"migrate: stopped: {exc}")
+    run = migrating.run(ws, steps, moves, templates, log, stop_after=args.stop_after)
+    if run.stopped:
+        return 130
+    if run.error:
+        log(f"migrate: stopped: {run.error}")
         log("migrate: every step so far is complete; nothing is half-done. Fix the cause and run migrate again: it resumes.")
         if args.json:
-            emit_json({**result, "ok": False, "done": done, "error": str(exc)})
+            emit_json({**result, "ok": False, "done": run.done, "error": run.error})
         return 1
     for line in migrating.hand_over(ws, old):
         log(f"migrate: {line}")
     if args.json:
-        emit_json({**result, "ok": True, "done": done})
+        emit_json({**result, "ok": True, "done": run.done})
     return 0
 
 
 def delete_old(ws, args, log) -> int:
-    from .aws import cloudformation as cfn
     from .deploy import migrate as migrating
 
-    problems = migrating.old_stacks_to_delete(ws, args.delete_old)
-    if problems:
-        for problem in problems:
+    try:
+        results = migrating.delete_old_stacks(ws, args.delete_old, log)
+    except migrating.Refused as exc:
+        for problem in str(exc).splitlines():
             log(f"migrate: refused: {problem}")
         return 3
-    importers = {}
-    for name in args.delete_old:
-        stack = cfn.describe_stack(ws.region, name) or {}
-        importers[name] = {i for o in stack.get("Outputs", []) if o.get("ExportName") for i in cfn.list_imports(ws.region, o["ExportName"])}
-    try:
-        order = migrating.deletion_order(args.delete_old, importers)
-    except migrating.Refused as exc:
-        log(f"migrate: refused: {exc}")
-        return 3
-    results = {}
-    for name in order:
-        if cfn.describe_stack(ws.region, name) is None:
-            results[name] = "absent"
-        else:
-            cfn.delete_stack(ws.region, name)
-            left = cfn.wait_stack(ws.region, name, 3600, 1)
-            results[name] = "deleted" if left is None else f"{left['StackStatus']}: {left.get('StackStatusReason', '')}"
-        log(f"  {name}: {results[name]}")
     if args.json:
         emit_json({"env": ws.env, "deleted": results})
     return 0 if all(r in ("deleted", "absent") for r in results.values()) else 1

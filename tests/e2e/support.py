@@ -6,6 +6,7 @@ import json
 import time
 
 from conftest import ROOT, run_deploy
+from tooling.render import graph
 
 ENV = "dev"
 OUT = ROOT / "build" / f"local-{ENV}"
@@ -77,14 +78,7 @@ def delete_with_dependents(cfn, key: str) -> list[str]:
     """Delete a stack and, first, every stack that needs it (they import its exports or
     take its outputs as parameters), in reverse wave order; the keys deleted."""
     stacks = {s["key"]: s for s in manifest()["stacks"]}
-    needed_by = {key}
-    changed = True
-    while changed:
-        changed = False
-        for other, stack in stacks.items():
-            if other not in needed_by and needed_by & set(stack["depends_on"]):
-                needed_by.add(other)
-                changed = True
+    needed_by = {key} | graph.dependents({k: s["depends_on"] for k, s in stacks.items()}, key)
     order = [k for wave in reversed(manifest()["waves"]) for k in wave if k in needed_by]
     live = {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
     for other in order:

@@ -99,18 +99,23 @@ def clean(local_aws, tmp_path_factory):
         emulator.stop()
 
 
-@pytest.mark.parametrize("faulty_aws", [RULES], indirect=True)
-def test_5_apply_through_throttling_and_latency_equals_a_clean_run(clean, faulty_aws):
+def apply_through(faulty_aws) -> tuple[list[dict], dict]:
+    """apply through the proxy: the faults it fired on CloudFormation, and what the run left."""
     env, proxy, emulator = faulty_aws
     result = run_deploy(env, "apply", "--env", "dev", "--local", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     with urllib.request.urlopen(f"{proxy}/_microburst/fired?service=cloudformation&limit=10000") as response:
         fired = json.load(response)
+    return fired, snapshot(emulator.endpoint)
+
+
+@pytest.mark.parametrize("faulty_aws", [RULES], indirect=True)
+def test_5_apply_through_throttling_and_latency_equals_a_clean_run(clean, faulty_aws):
+    fired, faulted = apply_through(faulty_aws)
     throttled = [f for f in fired if "Throttling" in str(f.get("action", ""))]
     delayed = [f for f in fired if "latency" in str(f.get("action", ""))]
     assert len(throttled) >= 5, f"only {len(throttled)} throttling faults fired"
     assert delayed, "no latency was injected"
-    faulted = snapshot(emulator.endpoint)
     assert faulted == clean
     for stack in faulted.values():
         assert stack["pending_change_sets"] == []
@@ -118,15 +123,10 @@ def test_5_apply_through_throttling_and_latency_equals_a_clean_run(clean, faulty
 
 @pytest.mark.parametrize("faulty_aws", [LOST_RESPONSES], indirect=True)
 def test_5b_apply_through_lost_responses_equals_a_clean_run(clean, faulty_aws):
-    env, proxy, emulator = faulty_aws
-    result = run_deploy(env, "apply", "--env", "dev", "--local", timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    with urllib.request.urlopen(f"{proxy}/_microburst/fired?service=cloudformation&limit=10000") as response:
-        fired = json.load(response)
+    fired, faulted = apply_through(faulty_aws)
     lost = [f for f in fired if "response:abort" in str(f.get("action", ""))]
     operations = {str(f.get("operation", "")) for f in lost}
     assert len(lost) == 6 and {"CreateChangeSet", "ExecuteChangeSet"} <= operations, fired[:5]
-    faulted = snapshot(emulator.endpoint)
     assert faulted == clean
     for stack in faulted.values():
         assert stack["pending_change_sets"] == []

@@ -9,32 +9,17 @@ from dataclasses import dataclass, field
 
 from ..aws import cloudformation as cfn
 from ..render import cfn_yaml, naming, samconfig, stateful
-from . import changes, findings, inventory, protection, states
+from . import findings, inventory, literals, protection, stacks, states
 from .findings import command
 from .workspace import Workspace
 
 IDENTIFIER = {"AWS::S3::Bucket": "BucketName", "AWS::DynamoDB::Table": "TableName"}
 
 
-def literalize(value, names: dict[str, tuple[str, str]], present: set[str]):
-    """Replace Ref/GetAtt to storage resources absent from the import template by
-    their physical values, so each imported resource stands on its own."""
-    if isinstance(value, list):
-        return [literalize(v, names, present) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if set(value) == {"Ref"} and value["Ref"] in names and value["Ref"] not in present:
-        return names[value["Ref"]][1]
-    if set(value) == {"Fn::GetAtt"}:
-        target, attribute = value["Fn::GetAtt"] if isinstance(value["Fn::GetAtt"], list) else value["Fn::GetAtt"].split(".", 1)
-        if target in names and target not in present and attribute == "Arn":
-            kind, name = names[target]
-            return f"arn:aws:s3:::{name}" if kind == "AWS::S3::Bucket" else value
-    return {k: literalize(v, names, present) for k, v in value.items()}
-
-
-def import_template(base: dict, rendered: dict, orphans: list[str]) -> dict:
-    """`base` (the deployed template, or an empty one) plus the orphaned resources."""
+def import_template(base: dict, rendered: dict, orphans: list[str], region: str, account_id: str) -> dict:
+    """`base` (the deployed template, or an empty one) plus the orphaned resources; their
+    references to storage resources absent from it become literal values, so each imported
+    resource stands on its own."""
     template = json.loads(json.dumps(base))
     template.setdefault("AWSTemplateFormatVersion", "2010-09-09")
     template.setdefault("Description", rendered.get("Description", ""))
@@ -45,8 +30,9 @@ def import_template(base: dict, rendered: dict, orphans: list[str]) -> dict:
         prop = IDENTIFIER.get(resource.get("Type"))
         if prop:
             names[logical_id] = (resource["Type"], resource["Properties"][prop])
+    absent = {lid: named for lid, named in names.items() if lid not in present}
     for logical_id in orphans:
-        resources[logical_id] = literalize(rendered["Resources"][logical_id], names, present)
+        resources[logical_id] = literals.rewrite(rendered["Resources"][logical_id], absent, region, account_id, keep_unknown=True)
     return template
 
 
@@ -62,7 +48,7 @@ class AdoptResult:
 def run_adopt(ws: Workspace, log) -> AdoptResult:
     name = ws.stacks[naming.STORAGE]["name"]
     rendered = ws.template(naming.STORAGE)
-    stack_names = {k: s["name"] for k, s in ws.stacks.items()}
+    stack_names = ws.stack_names
     resources = [r for r in inventory.named_resources(naming.STORAGE, name, rendered, ws.account_id, ws.region)
                  if r.type in stateful.STATEFUL_TYPES]
     surveyed = inventory.survey(resources, stack_names, ws.region, ws.account_id)
@@ -80,13 +66,10 @@ def run_adopt(ws: Workspace, log) -> AdoptResult:
         log("adopt: no orphaned storage resource; nothing to do")
         return AdoptResult("nothing", [], left_alone)
 
-    stack = cfn.describe_stack(ws.region, name)
-    state = states.state_of(stack, None if stack is None or stack["StackStatus"] != "REVIEW_IN_PROGRESS"
-                            else len(cfn.stack_resources(ws.region, name)))
+    _, state = stacks.current(ws.region, name)
     if state.action == states.REPLACE:
         log(f"adopt: {name} is {state.status} (a failed create, holding nothing): deleting it first")
-        cfn.delete_stack(ws.region, name)
-        if cfn.wait_stack(ws.region, name, 900, 1) is not None:
+        if stacks.delete(ws.region, name, 900, 1) is not None:
             return AdoptResult("failed", [], left_alone, f"{name}: the empty stack could not be deleted")
         state = states.NO_STACK
     if state.action not in (states.ABSENT, states.UPDATE):
@@ -94,7 +77,7 @@ def run_adopt(ws: Workspace, log) -> AdoptResult:
         return AdoptResult("refused", [], left_alone, f"{name} {finding.detail if finding else state.status}; fix: {finding.fix if finding else ''}")
     exists = state.action == states.UPDATE
     base = cfn_yaml.load(cfn.get_template_body(ws.region, name)) if exists else {}
-    template = import_template(base, rendered, [r.logical_id for r in orphans])
+    template = import_template(base, rendered, [r.logical_id for r in orphans], ws.region, ws.account_id)
     to_import = [{"ResourceType": r.type, "LogicalResourceId": r.logical_id, "ResourceIdentifier": {IDENTIFIER[r.type]: r.name}}
                  for r in orphans]
     log(f"adopt: importing {len(orphans)} resource(s) into {name}{'' if exists else ' (creating the stack by import)'}:")
@@ -110,10 +93,10 @@ def run_adopt(ws: Workspace, log) -> AdoptResult:
         return AdoptResult("failed", [], left_alone, f"the import change set {outcome}: {reason}")
     since = cfn.last_event_time(ws.region, name) if exists else None
     cfn.execute_change_set(ws.region, change_set)
-    final = cfn.wait_stack(ws.region, name, 3600, 1)
-    status = final["StackStatus"] if final else "MISSING"
-    if final is None or not states.state_of(final).succeeded:
-        failure = changes.first_failure(cfn.stack_events(ws.region, name, since=since))
+    ended = stacks.wait_executed(ws.region, name, since, 3600, 1)
+    status = ended.status or "MISSING"
+    if not ended.succeeded:
+        failure = ended.failure
         reason = f"{failure['LogicalResourceId']}: {failure.get('ResourceStatusReason', '')}" if failure else ""
         return AdoptResult("failed", [], left_alone, f"import ended {status} {reason}".strip(), status)
     problem = protection.protect_storage(ws)

@@ -17,7 +17,7 @@ from ..aws.sam_runner import SamRunner
 from ..aws.session import BotoCoreError, ClientError, describe_error
 from ..errors import UserError
 from ..render import cfn_yaml, naming
-from . import changes, changesets, check, ledger, parameters, protection, states
+from . import changesets, check, inventory, ledger, parameters, protection, stacks, states
 from .progress import Progress
 from .workspace import Workspace
 
@@ -60,6 +60,16 @@ class Options:
     overrides: set[str] = field(default_factory=set)  # override flags given, e.g. {"--allow-orphans"}
     orphans: dict[str, set[str]] = field(default_factory=dict)  # stack key -> logical ids taken over (ImportExistingResources)
 
+    @classmethod
+    def given(cls, overrides: set[str], report: check.Report) -> "Options":
+        """The run's options from the override flags: --allow-orphans takes over each orphan check found."""
+        orphans: dict[str, set[str]] = {}
+        if "--allow-orphans" in overrides:
+            for item in report.named:
+                if item.state == inventory.ORPHAN:
+                    orphans.setdefault(item.resource.stack, set()).add(item.resource.logical_id)
+        return cls(overrides=overrides, orphans=orphans)
+
 
 def _latest_event(region: str, name: str, since) -> str:
     events = cfn.stack_events(region, name, since=since, limit=20)
@@ -101,11 +111,10 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
     if filled.missing:
         return Outcome(key, "failed", facts.state.status if facts.stack else None,
                        f"needs {'; '.join(filled.missing)}, which does not exist")
-    state = states.state_of(cfn.describe_stack(region, name), 0 if facts.state.action == states.ABSENT else None)
+    _, state = stacks.current(region, name)
     if state.action == states.REPLACE:
         progress.say(f"  [{key}] {state.status}: deleting the empty stack its failed create left")
-        cfn.delete_stack(region, name)
-        left = cfn.wait_stack(region, name, STACK_TIMEOUT_SECONDS, POLL_SECONDS)
+        left = stacks.delete(region, name, STACK_TIMEOUT_SECONDS, POLL_SECONDS)
         if left is not None:
             return Outcome(key, "failed", left["StackStatus"], "the empty stack of a failed create could not be deleted")
         state = states.NO_STACK
@@ -146,15 +155,13 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
     def watch(stack: dict) -> None:
         progress.update(key, stack["StackStatus"], _latest_event(region, name, since))
 
-    final = cfn.wait_stack(region, name, STACK_TIMEOUT_SECONDS, POLL_SECONDS, on_poll=watch)
-    status = final["StackStatus"] if final else None
-    if final is not None and states.state_of(final).succeeded:
-        return Outcome(key, "deployed", status, notes=notes, since=since)
-    failure = changes.first_failure(cfn.stack_events(region, name, since=since)) if final else None
-    detail = "" if failure else f"ended {status or 'deleted'}"
-    if final is not None and status.endswith("_IN_PROGRESS"):
-        detail = f"still {status} after {STACK_TIMEOUT_SECONDS:.0f}s; it goes on in CloudFormation (deploy.py status)"
-    return Outcome(key, "failed", status, detail, failure=failure, notes=notes, since=since)
+    ended = stacks.wait_executed(region, name, since, STACK_TIMEOUT_SECONDS, POLL_SECONDS, on_poll=watch)
+    if ended.succeeded:
+        return Outcome(key, "deployed", ended.status, notes=notes, since=since)
+    detail = "" if ended.failure else f"ended {ended.status or 'deleted'}"
+    if ended.status and ended.status.endswith("_IN_PROGRESS"):
+        detail = f"still {ended.status} after {STACK_TIMEOUT_SECONDS:.0f}s; it goes on in CloudFormation (deploy.py status)"
+    return Outcome(key, "failed", ended.status, detail, failure=ended.failure, notes=notes, since=since)
 
 
 def blocked_by_skipped(skipped: set[str], depends_on: dict[str, list[str]]) -> dict[str, str]:

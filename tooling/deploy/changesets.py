@@ -73,12 +73,12 @@ def deploy_copy(ws: Workspace, key: str, import_ids=(), parameters: dict[str, st
     source = ws.template_path(key)
     copy = source.with_name(f"{source.stem}.deploy.yaml")
     template, changed = for_import(ws.template(key), import_ids)
-    if not changed:
-        copy.write_text(fingerprint.with_fingerprint(ws.template_text(key), stack_fingerprint(ws, key, parameters)), encoding="utf-8")
-        return copy, []
     digest = fingerprint.fingerprint(template, source.parent, extra=_extra(ws, key, parameters or {}))
-    template.setdefault("Metadata", {})[fingerprint.KEY] = digest
-    copy.write_text(json.dumps(template, indent=1), encoding="utf-8")  # JSON is YAML: sam and CloudFormation read it
+    if not changed:  # the render's own text, comments kept
+        copy.write_text(fingerprint.with_fingerprint(ws.template_text(key), digest), encoding="utf-8")
+    else:
+        template.setdefault("Metadata", {})[fingerprint.KEY] = digest
+        copy.write_text(json.dumps(template, indent=1), encoding="utf-8")  # JSON is YAML: sam and CloudFormation read it
     return copy, changed
 
 

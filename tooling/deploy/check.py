@@ -15,7 +15,7 @@ from ..aws import cloudformation as cfn
 from ..aws.sam_runner import SamRunner
 from ..aws.session import BotoCoreError, ClientError, describe_error
 from ..render import cfn_yaml, naming
-from . import changesets, findings, fingerprint, inventory, local, parameters, replacement, states
+from . import changesets, findings, fingerprint, inventory, local, parameters, replacement, stacks, states
 from .findings import Finding
 from .workspace import Workspace
 
@@ -45,11 +45,7 @@ class StackFacts:
 def stack_facts(ws: Workspace, key: str, outputs: parameters.Outputs) -> StackFacts:
     name, region = ws.stacks[key]["name"], ws.region_of(key)
     refusal = local.refusal(ws, key) if ws.local else None
-    stack = cfn.describe_stack(region, name)
-    count = None
-    if stack is not None and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
-        count = len(cfn.stack_resources(region, name))
-    state = states.state_of(stack, count)
+    stack, state = stacks.current(region, name)
     facts = StackFacts(key, name, stack, state, refused_locally=refusal,
                        filled=parameters.fill(ws, key, outputs, parameters.deployed_values(stack)))
     if state.action == states.RECOVER:
@@ -128,7 +124,7 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
         return report
     log(f"check: {len(targets)} stack(s) differ from what is deployed: {', '.join(targets)}")
 
-    stack_names = {k: s["name"] for k, s in ws.stacks.items()}
+    stack_names = ws.stack_names
     for region in sorted({ws.region_of(k) for k in targets}):  # each resource is looked up in its stack's region
         keys_here = [k for k in targets if ws.region_of(k) == region]
         resources = [r for key in keys_here for r in inventory.named_resources(key, stack_names[key], ws.template(key), ws.account_id, region)]

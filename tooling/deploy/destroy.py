@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ..aws import cloudformation as cfn
 from ..render import naming
-from . import ledger, states
+from . import ledger, stacks, states
 from .workspace import Workspace
 
 TIMEOUT_SECONDS = 3600
@@ -14,13 +13,12 @@ TIMEOUT_SECONDS = 3600
 
 def delete_one(ws: Workspace, key: str, poll: float) -> tuple[str, str]:
     name, region = ws.stacks[key]["name"], ws.region_of(key)
-    state = states.state_of(cfn.describe_stack(region, name), None)
-    if state.action == states.ABSENT and state.status != "REVIEW_IN_PROGRESS":
+    stack, state = stacks.current(region, name)
+    if stack is None:
         return key, "absent"
     if state.action == states.BUSY:
         return key, f"{state.status}: another operation is running; not deleted"
-    cfn.delete_stack(region, name)
-    left = cfn.wait_stack(region, name, TIMEOUT_SECONDS, poll)
+    left = stacks.delete(region, name, TIMEOUT_SECONDS, poll)
     if left is None:
         return key, "deleted"
     return key, f"{left['StackStatus']}: {left.get('StackStatusReason', '')}"

@@ -98,6 +98,11 @@ class Surveyed:
 
 # --- pure ----------------------------------------------------------------------------
 
+def held(stack_resource: dict) -> bool:
+    """Whether a stack still holds this resource of its (a delete or a retaining delete lets go)."""
+    return stack_resource.get("ResourceStatus") not in ("DELETE_COMPLETE", "DELETE_SKIPPED")
+
+
 def physical_id(resource_type: str, name: str, account_id: str, region: str) -> str:
     """The physical id CloudFormation records for a resource of this type and name."""
     if resource_type == "AWS::SNS::Topic":
@@ -161,26 +166,29 @@ class Owners:
                 found = {}
                 for summary in cfn.list_stacks(self.region, states.LIVE_STATUSES):
                     for r in cfn.stack_resources(self.region, summary["StackName"]):
-                        if r.get("PhysicalResourceId") and r.get("ResourceStatus") not in ("DELETE_COMPLETE", "DELETE_SKIPPED"):
+                        if r.get("PhysicalResourceId") and held(r):
                             found[(r["ResourceType"], r["PhysicalResourceId"])] = Owner(summary["StackName"], r["LogicalResourceId"], r["ResourceType"])
                 self._map = found
             return self._map
 
     def owner(self, resource_type: str, physical: str) -> Owner | None:
-        held = cfn.resources_by_physical_id(self.region, physical)
-        if held is None:
+        answer = cfn.resources_by_physical_id(self.region, physical)
+        if answer is None:
             return self._all().get((resource_type, physical))
+
+        def owner_in(resources, stack_name=None) -> Owner | None:
+            for r in resources:
+                if r["ResourceType"] == resource_type and r.get("PhysicalResourceId") == physical and held(r):
+                    return Owner(stack_name or r["StackName"], r["LogicalResourceId"], r["ResourceType"])
+            return None
+
         # The answer lists the resources of the stack holding the id (at most 100): find the one that is it.
-        for r in held:
-            if (r["ResourceType"] == resource_type and r.get("PhysicalResourceId") == physical
-                    and r.get("ResourceStatus") not in ("DELETE_COMPLETE", "DELETE_SKIPPED")):
-                return Owner(r["StackName"], r["LogicalResourceId"], r["ResourceType"])
-        for stack_name in sorted({r["StackName"] for r in held}) if len(held) >= 100 else ():
-            for r in cfn.stack_resources(self.region, stack_name):
-                if (r["ResourceType"] == resource_type and r.get("PhysicalResourceId") == physical
-                        and r.get("ResourceStatus") not in ("DELETE_COMPLETE", "DELETE_SKIPPED")):
-                    return Owner(stack_name, r["LogicalResourceId"], r["ResourceType"])
-        return None
+        found = owner_in(answer)
+        for stack_name in sorted({r["StackName"] for r in answer}) if found is None and len(answer) >= 100 else ():
+            found = owner_in(cfn.stack_resources(self.region, stack_name), stack_name)
+            if found:
+                break
+        return found
 
 
 def survey(resources: list[NamedResource], stack_names: dict[str, str], region: str, account_id: str,

@@ -89,7 +89,7 @@ def after_failure(ws: Workspace, key: str, since=None) -> list[dict]:
                 "stack": key, "logical_id": event["LogicalResourceId"], "physical_id": event["PhysicalResourceId"],
                 "type": event.get("ResourceType", ""), "deletion_policy": "DELETE_SKIPPED", "verified": True,
                 **commands_for(ws, key, event.get("ResourceType", ""), event["PhysicalResourceId"])}
-    stack_names = {k: s["name"] for k, s in ws.stacks.items()}
+    stack_names = ws.stack_names
     resources = inventory.named_resources(key, name, ws.template(key), ws.account_id, region)
     for item in inventory.survey(resources, stack_names, region, ws.account_id):
         resource = item.resource

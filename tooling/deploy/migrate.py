@@ -27,7 +27,8 @@ from ..aws import cloudformation as cfn
 from ..aws import s3
 from ..paths import ROOT
 from ..render import cfn_yaml, naming, stateful
-from . import findings, inventory, states
+from . import findings, inventory, literals, stacks, states
+from .literals import Unmovable
 from .findings import command
 from .workspace import Workspace
 
@@ -38,10 +39,6 @@ AUTO_DELETE_TYPES = ("Custom::S3AutoDeleteObjects", "Custom::AutoDeleteObjects")
 AUTO_DELETE_TAG = "aws-cdk:auto-delete-objects"
 RETAIN = "Retain"
 PLACEHOLDER = "MigratedAwayPlaceholder"
-
-
-class Unmovable(Exception):
-    """A reference the removal cannot rewrite to a literal value: nothing is changed."""
 
 
 @dataclass
@@ -103,49 +100,6 @@ def retain_template(template: dict, logical_ids) -> dict:
     return result
 
 
-def literal(resource_type: str, name: str, attribute: str | None, region: str, account_id: str) -> str:
-    """The physical value of Ref (attribute None) or GetAtt of a bucket or table, as AWS documents them."""
-    if attribute is None:
-        return name
-    if resource_type == "AWS::S3::Bucket":
-        values = {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
-                  "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
-                  "DualStackDomainName": f"{name}.s3.dualstack.{region}.amazonaws.com"}
-    elif resource_type == "AWS::DynamoDB::Table":
-        values = {"Arn": f"arn:aws:dynamodb:{region}:{account_id}:table/{name}"}
-    else:
-        values = {}
-    if attribute not in values:
-        raise Unmovable(f"GetAtt {attribute} of {resource_type} {name} has no literal form known before the move")
-    return values[attribute]
-
-
-def _rewrite(value, moved: dict[str, tuple[str, str]], region: str, account_id: str):
-    if isinstance(value, list):
-        return [_rewrite(v, moved, region, account_id) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if set(value) == {"Ref"} and value["Ref"] in moved:
-        kind, name = moved[value["Ref"]]
-        return literal(kind, name, None, region, account_id)
-    if set(value) == {"Fn::GetAtt"}:
-        target = value["Fn::GetAtt"]
-        target, attribute = (target[0], target[1]) if isinstance(target, list) else str(target).split(".", 1)
-        if target in moved:
-            kind, name = moved[target]
-            return literal(kind, name, attribute, region, account_id)
-    if set(value) == {"Fn::Sub"}:
-        text, local = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
-        for lid, (kind, name) in moved.items():
-            text = text.replace("${" + lid + "}", literal(kind, name, None, region, account_id))
-            for attribute in ("Arn", "DomainName", "RegionalDomainName", "DualStackDomainName"):
-                if "${" + f"{lid}.{attribute}" + "}" in text:
-                    text = text.replace("${" + f"{lid}.{attribute}" + "}", literal(kind, name, attribute, region, account_id))
-        local = _rewrite(local, moved, region, account_id)
-        return {"Fn::Sub": text if not local else [text, local]}
-    return {k: _rewrite(v, moved, region, account_id) for k, v in value.items()}
-
-
 def removal_template(template: dict, moved: dict[str, tuple[str, str]], region: str, account_id: str) -> dict:
     """The template without the moved resources (logical id -> (type, name)); every
     reference to them rewritten to its literal physical value, DependsOn on them dropped."""
@@ -162,7 +116,7 @@ def removal_template(template: dict, moved: dict[str, tuple[str, str]], region: 
     result["Resources"] = resources
     for section in ("Resources", "Outputs", "Conditions", "Metadata"):
         if section in result:
-            result[section] = _rewrite(result[section], moved, region, account_id)
+            result[section] = literals.rewrite(result[section], moved, region, account_id)
     if not resources:  # CloudFormation refuses a template without resources: hold a no-op one until --delete-old
         result["Resources"] = {PLACEHOLDER: {"Type": "AWS::CloudFormation::WaitConditionHandle"}}
     return result
@@ -223,7 +177,7 @@ def survey(ws: Workspace) -> tuple[list[Move], dict[str, dict], set[str]]:
     rendered = ws.template(naming.STORAGE)
     resources = [r for r in inventory.named_resources(naming.STORAGE, storage_name, rendered, ws.account_id, ws.region)
                  if r.type in stateful.STATEFUL_TYPES]
-    surveyed = inventory.survey(resources, {k: s["name"] for k, s in ws.stacks.items()}, ws.region, ws.account_id)
+    surveyed = inventory.survey(resources, ws.stack_names, ws.region, ws.account_id)
     moves, templates = [], {}
     for item in surveyed:
         r = item.resource
@@ -297,7 +251,7 @@ def old_stacks_to_delete(ws: Workspace, names: list[str]) -> list[str]:
         if stack is None:
             continue
         held = [f"{r['LogicalResourceId']} ({r['ResourceType']})" for r in cfn.stack_resources(ws.region, name)
-                if r["ResourceType"] in stateful.STATEFUL_TYPES and r.get("ResourceStatus") not in ("DELETE_COMPLETE", "DELETE_SKIPPED")]
+                if r["ResourceType"] in stateful.STATEFUL_TYPES and inventory.held(r)]
         if held:
             problems.append(f"{name} still holds stateful resources: {', '.join(held)}")
     return problems
@@ -312,8 +266,6 @@ class Refused(Exception):
 def _run_change_set(ws: Workspace, stack: dict, template: dict, log, ids: set[str], what: str) -> None:
     """Update an old stack to `template` through a change set that is inspected first
     (unexpected_changes) and executed only if it does exactly `what`, to exactly `ids`."""
-    from . import changes
-
     name = stack["StackName"]
     capabilities = [c for c in stack.get("Capabilities", [])] or ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
     parameters = [{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in stack.get("Parameters", [])]
@@ -338,12 +290,12 @@ def _run_change_set(ws: Workspace, stack: dict, template: dict, log, ids: set[st
     finally:
         if not executed:
             cfn.delete_change_set(ws.region, change_set)
-    final = cfn.wait_stack(ws.region, name, 3600, 1)
-    if final is None or not states.state_of(final).succeeded:
-        failure = changes.first_failure(cfn.stack_events(ws.region, name, since=since))
+    ended = stacks.wait_executed(ws.region, name, since, 3600, 1)
+    if not ended.succeeded:
+        failure = ended.failure
         reason = f": {failure['LogicalResourceId']}: {failure.get('ResourceStatusReason', '')}" if failure else ""
-        raise Refused(f"{name}: the {what} update ended {final['StackStatus'] if final else 'deleted'}{reason}")
-    log(f"  {name}: {what}: {final['StackStatus']}")
+        raise Refused(f"{name}: the {what} update ended {ended.status or 'deleted'}{reason}")
+    log(f"  {name}: {what}: {ended.status}")
 
 
 def run_step(ws: Workspace, step: Step, moves: list[Move], templates: dict[str, dict], log) -> None:
@@ -356,8 +308,7 @@ def run_step(ws: Workspace, step: Step, moves: list[Move], templates: dict[str, 
                     removed = s3.remove_bucket_tag(ws.region, bucket, AUTO_DELETE_TAG)
                     log(f"  {bucket}: {AUTO_DELETE_TAG} tag {'taken off' if removed else 'not present'}")
         return
-    stack = cfn.describe_stack(ws.region, step.stack)
-    state = states.state_of(stack, None)
+    stack, state = stacks.current(ws.region, step.stack)
     if state.action != states.UPDATE:
         finding = findings.state_finding("old", step.stack, state, [])
         raise Refused(f"{step.stack}: {finding.detail if finding else state.status}; fix: {finding.fix if finding else ''}")
@@ -374,6 +325,65 @@ def run_step(ws: Workspace, step: Step, moves: list[Move], templates: dict[str, 
         except Unmovable as exc:
             raise Refused(f"{step.stack}: {exc}") from None
         _run_change_set(ws, stack, template, log, set(moved), "remove")
+
+
+@dataclass
+class Run:
+    done: list[dict] = field(default_factory=list)  # the steps completed, in order
+    stopped: bool = False  # stopped as asked (--stop-after)
+    error: str | None = None  # a step refused or failed: the run stopped before it changed anything more
+
+
+def run(ws: Workspace, steps: list[Step], moves: list[Move], templates: dict[str, dict], log,
+        stop_after: str | None = None) -> Run:
+    """Take the steps in order: each old stack's, then the import (adopt) and protection."""
+    from . import adopt
+
+    result = Run()
+    try:
+        for step in steps:
+            if step.kind in ("import", "protect"):
+                continue
+            log(f"migrate: {step.kind} {step.stack}")
+            run_step(ws, step, moves, templates, log)
+            result.done.append(step.as_json())
+            if stop_after == step.kind:
+                log(f"migrate: stopped after {step.kind} as asked; run it again to go on")
+                result.stopped = True
+                return result
+        if any(s.kind == "import" for s in steps):
+            log("migrate: import into the storage stack")
+            adopted = adopt.run_adopt(ws, log)
+            if adopted.status not in ("done", "nothing"):
+                raise Refused(f"import: {adopted.detail}")
+            result.done.append({"kind": "import", "stack": naming.STORAGE, "resources": [r.logical_id for r in adopted.adopted]})
+            if stop_after == "import":
+                log("migrate: stopped after import as asked; run it again to go on")
+                result.stopped = True
+    except Refused as exc:
+        result.error = str(exc)
+    return result
+
+
+def delete_old_stacks(ws: Workspace, names: list[str], log) -> dict[str, str]:
+    """Delete old stacks that hold nothing stateful, importers first: name -> result.
+    Refused (one line per problem) before any is deleted."""
+    problems = old_stacks_to_delete(ws, names)
+    if problems:
+        raise Refused("\n".join(problems))
+    importers = {}
+    for name in names:
+        stack = cfn.describe_stack(ws.region, name) or {}
+        importers[name] = {i for o in stack.get("Outputs", []) if o.get("ExportName") for i in cfn.list_imports(ws.region, o["ExportName"])}
+    results = {}
+    for name in deletion_order(names, importers):
+        if cfn.describe_stack(ws.region, name) is None:
+            results[name] = "absent"
+        else:
+            left = stacks.delete(ws.region, name, 3600, 1)
+            results[name] = "deleted" if left is None else f"{left['StackStatus']}: {left.get('StackStatusReason', '')}"
+        log(f"  {name}: {results[name]}")
+    return results
 
 
 def record_old_stacks(ws: Workspace, old: list[str]) -> list[str]:

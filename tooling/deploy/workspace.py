@@ -30,6 +30,11 @@ class Workspace:
         return {stack["key"]: stack for stack in self.manifest["stacks"]}
 
     @functools.cached_property
+    def stack_names(self) -> dict[str, str]:
+        """stack key -> stack name."""
+        return {key: stack["name"] for key, stack in self.stacks.items()}
+
+    @functools.cached_property
     def depends_on(self) -> dict[str, list[str]]:
         return {stack["key"]: stack["depends_on"] for stack in self.manifest["stacks"]}
 
@@ -51,11 +56,6 @@ class Workspace:
     def region_of(self, key: str) -> str:
         """The region the stack deploys to (the edge stack's is us-east-1)."""
         return self.stacks[key].get("region", self.region)
-
-    @property
-    def local_flag(self) -> str:
-        """What to add to a printed command so that it targets the same AWS."""
-        return " --local" if self.local else ""
 
     def stack_policy(self) -> dict:
         return json.loads((self.out_dir / self.manifest["stack_policy"]).read_text())
