@@ -1,6 +1,6 @@
 """adopt's import template, a pure function: the orphans added to what is deployed,
 each standing on its own (references to what the template lacks become literal values)."""
-from tooling.deploy.adopt import import_template
+from tooling.deploy.recover.adopt import import_template
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 

@@ -1,4 +1,4 @@
-"""tooling/deploy/findings.py: what check finds, as plain data.
+"""tooling/deploy/gate/findings.py: what check finds, as plain data.
 
 Covers every finding kind and its override, stack-state findings, named-resource
 findings for each inventory state, the export contract (including the order of
@@ -10,9 +10,10 @@ import shlex
 
 import pytest
 
-from tooling.deploy import changes, findings, inventory, states
-from tooling.deploy.findings import Finding
-from tooling.deploy.replacement import Resolver
+from tooling.deploy import changes, states
+from tooling.deploy.gate import findings, inventory
+from tooling.deploy.gate.findings import Finding
+from tooling.deploy.gate.replacement import Resolver
 from tooling.render import naming
 
 ENV = "dev"

@@ -1,4 +1,4 @@
-"""The inventory of named resources (tooling/deploy/inventory.py): names resolved
+"""The inventory of named resources (tooling/deploy/gate/inventory.py): names resolved
 from templates, classification, and ownership by type and exact physical id,
 proven against AWS's own answers replayed with botocore's Stubber (no network)."""
 from __future__ import annotations
@@ -11,8 +11,9 @@ from botocore.stub import Stubber
 from aws_stubs import REGION
 from conftest import ACCOUNT, load_template
 from tooling.aws import lookups
-from tooling.deploy import inventory, replacement, states
-from tooling.deploy.inventory import NamedResource, Owner
+from tooling.deploy.gate import inventory, replacement
+from tooling.deploy import states
+from tooling.deploy.gate.inventory import NamedResource, Owner
 
 pytestmark = pytest.mark.usefixtures("no_real_aws")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tooling.deploy import migrate
-from tooling.deploy.migrate import Move
+from tooling.deploy.recover import migrate
+from tooling.deploy.recover.migrate import Move
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 

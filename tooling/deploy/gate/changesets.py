@@ -13,14 +13,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..aws import cloudformation as cfn
-from ..aws import s3
-from ..aws.sam_runner import SamRunner
-from ..errors import UserError
-from ..paths import ROOT
-from ..render import naming, samconfig
-from . import changes, findings, fingerprint
-from .workspace import Workspace
+from ...aws import cloudformation as cfn
+from ...aws import s3
+from ...aws.sam_runner import SamRunner
+from ...errors import UserError
+from ...paths import ROOT
+from ...render import naming, samconfig
+from .. import changes, fingerprint
+from . import findings
+from ..workspace import Workspace
 
 
 @dataclass

@@ -11,13 +11,14 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..aws import cloudformation as cfn
-from ..aws.sam_runner import SamRunner
-from ..aws.session import BotoCoreError, ClientError, describe_error
-from ..render import cfn_yaml, naming
-from . import changesets, findings, fingerprint, inventory, local, parameters, replacement, stacks, states
+from ...aws import cloudformation as cfn
+from ...aws.sam_runner import SamRunner
+from ...aws.session import BotoCoreError, ClientError, describe_error
+from ...render import cfn_yaml, naming
+from . import changesets, findings, inventory, replacement
+from .. import fingerprint, local, parameters, stacks, states
 from .findings import Finding
-from .workspace import Workspace
+from ..workspace import Workspace
 
 
 @dataclass

@@ -23,14 +23,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from ..aws import cloudformation as cfn
-from ..aws import s3
-from ..paths import ROOT
-from ..render import cfn_yaml, naming, stateful
-from . import findings, inventory, literals, stacks, states
+from ...aws import cloudformation as cfn
+from ...aws import s3
+from ...paths import ROOT
+from ...render import cfn_yaml, naming, stateful
+from ..gate import findings, inventory
+from . import literals
+from .. import stacks, states
 from .literals import Unmovable
-from .findings import command
-from .workspace import Workspace
+from ..gate.findings import command
+from ..workspace import Workspace
 
 # CDK's custom resources that empty a bucket when they are deleted. CDK's handler
 # (aws-cdk custom-resource-handlers, aws-s3/auto-delete-objects-handler) empties only

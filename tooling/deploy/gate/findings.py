@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..render import naming, stateful
-from . import inventory, replacement, states
+from ...render import naming, stateful
+from . import inventory, replacement
+from .. import states
 
 OVERRIDES = {
     "stack-state": None,

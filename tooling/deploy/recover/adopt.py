@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from ..aws import cloudformation as cfn
-from ..render import cfn_yaml, naming, samconfig, stateful
-from . import findings, inventory, literals, protection, stacks, states
-from .findings import command
-from .workspace import Workspace
+from ...aws import cloudformation as cfn
+from ...render import cfn_yaml, naming, samconfig, stateful
+from ..gate import findings, inventory
+from . import literals
+from ..execute import protection
+from .. import stacks, states
+from ..gate.findings import command
+from ..workspace import Workspace
 
 IDENTIFIER = {"AWS::S3::Bucket": "BucketName", "AWS::DynamoDB::Table": "TableName"}
 

@@ -17,12 +17,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from ..aws import cloudformation as cfn
-from ..aws import lookups
-from ..aws.session import BotoCoreError, ClientError, describe_error
-from ..errors import UserError
-from ..render import graph
-from . import states
+from ...aws import cloudformation as cfn
+from ...aws import lookups
+from ...aws.session import BotoCoreError, ClientError, describe_error
+from ...errors import UserError
+from ...render import graph
+from .. import states
 
 # Resource type -> the property that names it literally. A type here with no lookup
 # in tooling/aws/lookups.py is "unknown" (blocking), never assumed free.

@@ -3,13 +3,13 @@ command that adopts it back or removes it by hand. DeletionPolicy is read from
 the deployed template (what CloudFormation acted on), never from the render."""
 from __future__ import annotations
 
-from ..aws import cloudformation as cfn
-from ..aws import lookups
-from ..aws.session import BotoCoreError, ClientError
-from ..render import cfn_yaml, naming
-from . import inventory
-from .findings import command
-from .workspace import Workspace
+from ...aws import cloudformation as cfn
+from ...aws import lookups
+from ...aws.session import BotoCoreError, ClientError
+from ...render import cfn_yaml, naming
+from ..gate import inventory
+from ..gate.findings import command
+from ..workspace import Workspace
 
 KEEP_POLICIES = {"Retain", "RetainExceptOnCreate", "Snapshot"}
 

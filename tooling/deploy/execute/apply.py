@@ -12,14 +12,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..aws import cloudformation as cfn
-from ..aws.sam_runner import SamRunner
-from ..aws.session import BotoCoreError, ClientError, describe_error
-from ..errors import UserError
-from ..render import cfn_yaml, naming
-from . import changesets, check, inventory, ledger, parameters, protection, stacks, states
-from .progress import Progress
-from .workspace import Workspace
+from ...aws import cloudformation as cfn
+from ...aws.sam_runner import SamRunner
+from ...aws.session import BotoCoreError, ClientError, describe_error
+from ...errors import UserError
+from ...render import cfn_yaml, naming
+from ..gate import changesets, check, inventory
+from . import ledger, protection
+from .. import parameters, stacks, states
+from ..progress import Progress
+from ..workspace import Workspace
 
 POLL_SECONDS = float(os.environ.get("DEPLOY_POLL_SECONDS", "2"))
 STACK_TIMEOUT_SECONDS = float(os.environ.get("DEPLOY_STACK_TIMEOUT", "3600"))
