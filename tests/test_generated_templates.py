@@ -7,16 +7,14 @@ conditions, GetAtt of a resource the template lacks), so this is checked here, o
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from conftest import ROOT, load_template
+from conftest import ROOT, cfn_lint_errors, load_template
 from tooling.deploy.gate.changesets import for_import
 from tooling.deploy.recover import adopt, migrate
 from tooling.render import cfn_yaml, naming, stateful
 
-CFN_LINT = ROOT / ".tools" / "cfn-lint" / "bin" / "cfn-lint"
 LEGACY = ROOT / "tests" / "fixtures" / "legacy"
 ACCOUNT = "123456789012"
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -81,24 +79,8 @@ def generated(rendered, tmp_path_factory) -> dict[str, list[dict]]:
     for name, template in templates.items():
         files[name] = folder / f"{name}.json"
         files[name].write_text(json.dumps(template, indent=1))
-    if not CFN_LINT.exists():
-        pytest.fail(f"{CFN_LINT.relative_to(ROOT)} is missing: run ci/setup.sh")
-    # The old layout's stacks are not this project's: its own rules (E9xxx) do not apply to them.
-    ours = [str(path) for name, path in files.items() if not name.startswith("legacy-")]
-    theirs = [str(path) for name, path in files.items() if name.startswith("legacy-")]
-    matches = []
-    for group, extra in ((ours, []), (theirs, ["--ignore-checks", "E9"])):
-        result = subprocess.run([str(CFN_LINT), "--format", "json", *extra, "--", *group], cwd=ROOT,
-                                capture_output=True, text=True, timeout=300)
-        assert "Traceback" not in result.stderr, result.stderr
-        matches += json.loads(result.stdout or "[]")
-    by_file = {str(path): name for name, path in files.items()}
-    errors: dict[str, list[dict]] = {name: [] for name in files}
-    for match in matches:
-        if match["Level"] == "Error":
-            errors[by_file[match["Filename"]]].append(
-                {"rule": match["Rule"]["Id"], "message": match["Message"], "path": match["Location"]["Path"]})
-    return errors
+    found = cfn_lint_errors(files.values())
+    return {name: found[str(path)] for name, path in files.items()}
 
 
 def test_every_generated_template_is_generated(generated):

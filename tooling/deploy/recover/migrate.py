@@ -176,7 +176,12 @@ def unexpected_changes(raw_changes: list[dict], step: str, ids: set[str]) -> lis
             if action != "Modify" or lid not in ids:
                 problems.append(f"{verbs.get(action, action)} {lid}")
             elif not scope or not scope <= POLICY_SCOPES:
-                problems.append(f"changes {', '.join(sorted(scope - POLICY_SCOPES)) or 'something'} of {lid}")
+                # a retained resource that refers to another retained one (a bucket policy to its
+                # bucket) shows its references re-evaluated: no value changes, its policies do
+                rest = {**rc, "Details": [d for d in rc.get("Details") or []
+                                          if (d.get("Target") or {}).get("Attribute") not in POLICY_SCOPES]}
+                if not _only_follows(rest, ids):
+                    problems.append(f"changes {', '.join(sorted(scope - POLICY_SCOPES)) or 'something'} of {lid}")
         else:
             if action == "Add" and lid != PLACEHOLDER:
                 problems.append(f"adds {lid}")
