@@ -119,10 +119,12 @@ def prepare(ws: Workspace, key: str, sam: SamRunner, import_ids=(), parameters: 
                     dict(parameters or {}))
 
 
-def create(ws: Workspace, prepared: Prepared, stack_exists: bool, import_existing: bool = False) -> str:
+def create(ws: Workspace, prepared: Prepared, stack_exists: bool, import_existing: bool = False, inspect_only: bool = False) -> str:
+    """inspect_only: a change set check or plan reads and deletes, never executes (named so)."""
     return cfn.create_change_set(ws.region_of(prepared.key), prepared.stack_name, "UPDATE" if stack_exists else "CREATE",
                                  prepared.capabilities, template_body=None if prepared.url else prepared.body,
                                  template_url=prepared.url, tags=prepared.tags, import_existing=import_existing,
+                                 inspect_only=inspect_only,
                                  parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(prepared.parameters.items())])
 
 

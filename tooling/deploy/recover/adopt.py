@@ -95,7 +95,7 @@ def run_adopt(ws: Workspace, log) -> AdoptResult:
         cfn.delete_change_set(ws.region, change_set)
         return AdoptResult("failed", [], left_alone, f"the import change set {outcome}: {reason}")
     since = cfn.last_event_time(ws.region, name) if exists else None
-    cfn.execute_change_set(ws.region, change_set)
+    stacks.execute(ws.region, change_set)
     ended = stacks.wait_executed(ws.region, name, since, 3600, 1)
     status = ended.status or "MISSING"
     if not ended.succeeded:

@@ -287,7 +287,7 @@ def _run_change_set(ws: Workspace, stack: dict, template: dict, log, ids: set[st
         if problems:
             raise Refused(f"{name}: the {what} change set would do more than {what}: {'; '.join(problems)}")
         since = cfn.last_event_time(ws.region, name)
-        cfn.execute_change_set(ws.region, change_set)
+        stacks.execute(ws.region, change_set)
         executed = True
     finally:
         if not executed:
