@@ -136,7 +136,8 @@ def _by_calls(ws: Workspace, before: drift.ReadBack, log) -> Reverted:
     for name, diffs in sorted(by_name.items()):
         for d in diffs:
             e = d.expected
-            props = resolver.resolve((resources.get(e.logical_id) or {}).get("Properties") or {})
+            wanted = ("PolicyDocument",) if e.path == "BucketPolicy.Sids" else drift.READ_BACK
+            props = resolver.resolve({k: v for k, v in ((resources.get(e.logical_id) or {}).get("Properties") or {}).items() if k in wanted})
             if e.path == "exists":
                 result.error = f"{e.type} {name} ({e.logical_id}) is gone, with its data: restore it from a backup first"
                 return result

@@ -119,7 +119,11 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
     with ThreadPoolExecutor(max_workers=2) as pool:  # the read-back runs beside the stacks' facts
         reading = pool.submit(drift.read_back, ws)
         report = Report(gather(ws, keys))
-        report.findings += drift.findings_of(ws, reading.result())
+        read = reading.result()
+        report.findings += drift.findings_of(ws, read)
+        if read.not_compared:
+            report.notes.append(f"storage: not read back on the local AWS, whose CloudFormation does not apply them: "
+                                f"{', '.join(read.not_compared)}")
     if detect_drift:
         report.drift = drift.detect_all(ws, ws.stacks)
         report.findings += drift.detection_findings(ws, report.drift)

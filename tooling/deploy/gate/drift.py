@@ -25,11 +25,13 @@ from ...aws import cloudformation as cfn
 from ...aws import readback
 from ...aws.session import BotoCoreError, ClientError, describe_error
 from ...render import cfn_yaml, naming
-from .. import stacks
+from .. import local, stacks
 from ..workspace import Workspace
 from . import replacement
 from .findings import Finding, command
 
+READ_BACK = ("VersioningConfiguration", "PublicAccessBlockConfiguration", "BucketEncryption",
+             "PointInTimeRecoverySpecification", "DeletionProtectionEnabled", "SSESpecification")
 PAB_FLAGS = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
 # DetectStackDrift runs on stacks in these states only (CloudFormation's documented limit).
 DETECTABLE = lambda status: status.endswith("_COMPLETE") and status != "DELETE_COMPLETE" or status == "UPDATE_ROLLBACK_FAILED"  # noqa: E731
@@ -68,7 +70,7 @@ def expectations(template: dict, resolver: replacement.Resolver) -> tuple[list[E
             continue
         try:
             name = resolver.resolve(props.get("BucketName" if kind == "AWS::S3::Bucket" else "TableName"))
-            resolved = resolver.resolve(props)
+            resolved = resolver.resolve({k: v for k, v in props.items() if k in READ_BACK})  # only these: others may hold Fn::If
         except replacement.Unresolved as exc:
             unresolved.append(f"{logical_id}: {exc}")
             continue
@@ -150,6 +152,7 @@ class ReadBack:
     unknown: list[str] = field(default_factory=list)  # what could not be read or resolved
     stack_protection: list[str] = field(default_factory=list)  # termination protection / stack policy problems
     deployed: bool = True  # False: no storage stack to read back
+    not_compared: list[str] = field(default_factory=list)  # what the local AWS does not apply, so not read back
 
 
 def deployed_storage(ws: Workspace) -> tuple[dict | None, dict, replacement.Resolver | None]:
@@ -186,6 +189,10 @@ def read_back(ws: Workspace) -> ReadBack:
         if resolver is None:  # not in a state whose template is live (e.g. a create in progress)
             return result
         expected, result.unknown = expectations(template, resolver)
+        if ws.local:
+            skipped = sorted({f"{e.type} {e.path}" for e in expected if (e.type, e.path) in local.NOT_APPLIED_ON_CREATE})
+            expected = [e for e in expected if (e.type, e.path) not in local.NOT_APPLIED_ON_CREATE]
+            result.not_compared = skipped
         actual, errors = _read_all(ws.region, expected)
         result.unknown += errors
         result.differences = differences([e for e in expected if e.name in actual], actual)  # unread ones are unknown
