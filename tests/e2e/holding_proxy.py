@@ -2,8 +2,9 @@
 AWS is, from outside the code under test (the emulator finishes every stack before
 ExecuteChangeSet returns):
 
-- `report_in_progress(stack, status)`: DescribeStacks of that stack answers `status`
-  (e.g. UPDATE_IN_PROGRESS) until `release()`, whatever the emulator has done;
+- `report_in_progress(stack, status)`: once an ExecuteChangeSet has gone through,
+  DescribeStacks of that stack answers `status` (e.g. UPDATE_IN_PROGRESS) until
+  `release()`, whatever the emulator has done;
 - `hold_executes()`: ExecuteChangeSet requests are held, not forwarded, until
   `release(forward=...)`; forward=False drops them (the connection is closed unanswered).
 
@@ -27,6 +28,7 @@ class HoldingProxy:
         self.upstream = (parsed.hostname, parsed.port)
         self.lock = threading.Lock()
         self.in_progress: dict[str, str] = {}
+        self.after_execute: dict[str, str] = {}
         self.holding = False
         self.released = threading.Event()
         self.forward_held = True
@@ -74,6 +76,10 @@ class HoldingProxy:
                 connection.request(self.command, self.path, body=body, headers=headers)
                 response = connection.getresponse()
                 data = response.read()
+                if action == "ExecuteChangeSet" and response.status == 200:
+                    with proxy.lock:
+                        proxy.in_progress.update(proxy.after_execute)
+                        proxy.after_execute.clear()
                 if action == "DescribeStacks" and form.get("StackName") in proxy.in_progress:
                     status = proxy.in_progress[form["StackName"]]
                     data = re.sub(rb"<StackStatus>[A-Z_]+</StackStatus>", f"<StackStatus>{status}</StackStatus>".encode(), data)
@@ -99,7 +105,7 @@ class HoldingProxy:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def report_in_progress(self, stack: str, status: str) -> None:
-        self.in_progress[stack] = status
+        self.after_execute[stack] = status
 
     def hold_executes(self) -> None:
         self.released.clear()
@@ -116,6 +122,7 @@ class HoldingProxy:
 
     def release(self, forward: bool = True) -> None:
         self.in_progress.clear()
+        self.after_execute.clear()
         self.forward_held = forward
         self.holding = False
         self.released.set()
