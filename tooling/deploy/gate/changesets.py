@@ -19,7 +19,7 @@ from ...aws.sam_runner import SamRunner
 from ...errors import UserError
 from ...paths import ROOT
 from ...render import naming, samconfig
-from .. import changes, fingerprint
+from .. import changes, fingerprint, interrupt
 from . import findings
 from ..workspace import Workspace
 
@@ -119,10 +119,12 @@ def prepare(ws: Workspace, key: str, sam: SamRunner, import_ids=(), parameters: 
                     dict(parameters or {}))
 
 
-def create(ws: Workspace, prepared: Prepared, stack_exists: bool, import_existing: bool = False) -> str:
+def create(ws: Workspace, prepared: Prepared, stack_exists: bool, import_existing: bool = False, inspect_only: bool = False) -> str:
+    """inspect_only: a change set check or plan reads and deletes, never executes (named so)."""
     return cfn.create_change_set(ws.region_of(prepared.key), prepared.stack_name, "UPDATE" if stack_exists else "CREATE",
                                  prepared.capabilities, template_body=None if prepared.url else prepared.body,
                                  template_url=prepared.url, tags=prepared.tags, import_existing=import_existing,
+                                 inspect_only=inspect_only,
                                  parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(prepared.parameters.items())])
 
 
@@ -140,7 +142,9 @@ class Executing:
     def __init__(self, region: str, change_set_id: str):
         self.region, self.change_set_id, self.executed = region, change_set_id, False
 
-    def execute(self) -> None:
+    def execute(self, what: str = "executing the change set") -> None:
+        """Execute, unless an interrupt came: then it raises, and the change set is deleted."""
+        interrupt.checkpoint(what)
         cfn.execute_change_set(self.region, self.change_set_id)
         self.executed = True
 

@@ -15,7 +15,7 @@ from ...aws import cloudformation as cfn
 from ...aws.sam_runner import SamRunner
 from ...aws.session import BotoCoreError, ClientError, describe_error
 from ...render import cfn_yaml, naming
-from . import changesets, findings, inventory, replacement
+from . import changesets, drift, findings, inventory, replacement
 from .. import fingerprint, local, parameters, stacks, states
 from .findings import Finding
 from ..workspace import Workspace
@@ -88,6 +88,7 @@ class Report:
     inspections: dict[str, changesets.Inspection] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     resolved: dict = field(default_factory=dict)  # key -> (old, new) resolvers of each update
+    drift: list = field(default_factory=list)  # drift.StackDrift of every stack (check --drift)
 
     @property
     def targets(self) -> list[str]:
@@ -104,14 +105,28 @@ class Report:
                                             for c in i.summary if c.direct]}
                             for k, i in self.inspections.items()},
             "notes": self.notes,
+            **({"drift": [d.as_json() for d in self.drift]} if self.drift else {}),
         }
 
 
-def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False, sam: SamRunner | None = None) -> Report:
-    """Every finding for the stacks `keys` (only those: apply --only checks what it deploys).
+def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False, sam: SamRunner | None = None,
+              detect_drift: bool = False) -> Report:
+    """Every finding for the stacks `keys` (only those: apply --only checks what it deploys),
+    and always the read-back of storage's protections (drift.py), whatever `keys` is.
     change_sets: also create each update's change set, inspect it and delete it (check
-    and plan; apply inspects, instead, the change sets it then executes)."""
-    report = Report(gather(ws, keys))
+    and plan; apply inspects, instead, the change sets it then executes).
+    detect_drift: also CloudFormation's drift detection of every deployed stack (check --drift)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the read-back runs beside the stacks' facts
+        reading = pool.submit(drift.read_back, ws)
+        report = Report(gather(ws, keys))
+        read = reading.result()
+        report.findings += drift.findings_of(ws, read)
+        if read.not_compared:
+            report.notes.append(f"storage: not read back on the local AWS, whose CloudFormation does not apply them: "
+                                f"{', '.join(read.not_compared)}")
+    if detect_drift:
+        report.drift = drift.detect_all(ws, ws.stacks)
+        report.findings += drift.detection_findings(ws, report.drift)
     for facts in report.facts.values():
         finding = findings.state_finding(facts.key, facts.name, facts.state, facts.failed_resources, ws.env, ws.local)
         if finding:
@@ -183,7 +198,7 @@ def inspect_updates(ws: Workspace, report: Report, updates: list[StackFacts], re
             if facts.filled.missing:  # made only after the stacks it reads parameters from deploy
                 return changesets.Inspection("", "deferred", "it is made once " + "; ".join(facts.filled.missing) + " exists")
             prepared = changesets.prepare(ws, facts.key, sam, parameters=facts.parameter_values)
-            change_set = changesets.create(ws, prepared, stack_exists=True)
+            change_set = changesets.create(ws, prepared, stack_exists=True, inspect_only=True)
             return changesets.inspect(ws, facts.key, change_set, facts.deployed_template, *resolved[facts.key], gate=False)
         except (ClientError, BotoCoreError) as exc:
             return changesets.Inspection(change_set or "", "error", describe_error(exc),

@@ -11,6 +11,8 @@ Every finding blocks unless it is a note. Kinds, and the one override each has
   export-in-use    a deployed export the render removes or changes is imported
   stateful-change  a bucket or the table would be removed or replaced
   change-set       CloudFormation refused the change set
+  unprotected      the storage stack lacks termination protection or its stack policy
+  drift            a protection of storage (or, with check --drift, a resource) was changed outside CloudFormation
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ OVERRIDES = {
     "export-in-use": None,
     "stateful-change": None,
     "change-set": None,
+    "unprotected": None,
+    "drift": None,
 }
 
 
