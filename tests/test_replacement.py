@@ -263,3 +263,11 @@ def test_schema_file_follows_the_installed_cfn_lint():
         pytest.skip(".tools/cfn-lint is not installed (ci/setup.sh)")
     result = subprocess.run([str(python), "ci/extract_schemas.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+def test_get_att_arn_of_a_key_and_a_table_resolves_from_their_physical_ids():
+    resolver = Resolver(variables={"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"},
+                        physical={"Key": "1234abcd-12ab", "Table": "sessions"},
+                        types={"Key": "AWS::KMS::Key", "Table": "AWS::DynamoDB::Table"})
+    assert resolver.resolve({"Fn::GetAtt": ["Key", "Arn"]}) == "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab"
+    assert resolver.resolve({"Fn::GetAtt": "Table.Arn"}) == "arn:aws:dynamodb:eu-west-1:123456789012:table/sessions"

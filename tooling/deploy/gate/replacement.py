@@ -60,8 +60,14 @@ class Resolver:
         kind = self.types.get(logical_id)
         if logical_id in self.physical:
             name = self.physical[logical_id]
+            partition, region, account = (self.variables.get(k, "") for k in ("AWS::Partition", "AWS::Region", "AWS::AccountId"))
+            partition = partition or "aws"
             if kind == "AWS::S3::Bucket" and attribute == "Arn":
-                return f"arn:{self.variables.get('AWS::Partition', 'aws')}:s3:::{name}"
+                return f"arn:{partition}:s3:::{name}"
+            if kind == "AWS::KMS::Key" and attribute == "Arn" and region and account:  # its physical id is its key id
+                return f"arn:{partition}:kms:{region}:{account}:key/{name}"
+            if kind == "AWS::DynamoDB::Table" and attribute == "Arn" and region and account:
+                return f"arn:{partition}:dynamodb:{region}:{account}:table/{name}"
         raise Unresolved(f"GetAtt {logical_id}.{attribute}")
 
     def resolve(self, value):
