@@ -173,8 +173,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="lint/cfripper_gate.py", description=__doc__.splitlines()[0])
     parser.add_argument("renders", nargs="+", type=Path, help="render directories (render.py --out)")
     parser.add_argument("--list", action="store_true", help="print every finding, accepted or not, and pass")
+    parser.add_argument("--exceptions", type=Path, default=EXCEPTIONS, help=argparse.SUPPRESS)  # the tests' own files
     args = parser.parse_args(argv)
     try:
+        exceptions = [] if args.list else load_exceptions(args.exceptions)
         renders = [guard.load_render(d) for d in args.renders]
         guard.expand_sam(renders, guard.SAM_PYTHON)
         findings = evaluate(renders)
@@ -183,7 +185,6 @@ def main(argv=None) -> int:
                 print(finding.line())
             print(f"cfripper: {len(findings)} finding(s)")
             return 0
-        exceptions = load_exceptions(EXCEPTIONS)
         open_, stale = judge(findings, renders, exceptions)
     except UserError as exc:
         print(f"cfripper gate: {exc}", file=sys.stderr)
@@ -191,11 +192,11 @@ def main(argv=None) -> int:
     for finding in open_:
         print(f"cfripper: {finding.line()}", file=sys.stderr)
     for entry in stale:
-        print(f"cfripper: {guard._shown(EXCEPTIONS)}: {entry.name()} matches no finding any more: remove it", file=sys.stderr)
+        print(f"cfripper: {guard._shown(args.exceptions)}: {entry.name()} matches no finding any more: remove it", file=sys.stderr)
     if open_ or stale:
         print(f"lint: cfripper failed: {len(open_)} finding(s) not accepted, {len(stale)} stale exception(s)", file=sys.stderr)
         return 1
-    print(f"lint: cfripper: 0 findings outside {guard._shown(EXCEPTIONS)} "
+    print(f"lint: cfripper: 0 findings outside {guard._shown(args.exceptions)} "
           f"({len(findings)} accepted by {len(exceptions)} reasoned exception(s))")
     return 0
 
