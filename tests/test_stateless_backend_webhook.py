@@ -292,3 +292,29 @@ def test_checkov_skips_carry_reasons(rendered, env):
             for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
                 assert re.fullmatch(r"CKV_AWS_\d+", skip["id"])
                 assert len(skip["comment"]) > 40, (key, logical_id, skip["id"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_api_is_public_unless_an_issuer_is_set(rendered, env):
+    template, _ = templates(rendered, env, "backend")
+    routes = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Route"]
+    assert len(routes) == 4 and all(r["AuthorizationType"] == "NONE" and "AuthorizerId" not in r for r in routes)
+    assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Authorizer"]
+
+
+def test_an_issuer_puts_every_route_behind_the_jwt_authorizer(tmp_path):
+    from stateless_support import env_dir_with, load, render
+
+    issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
+    env_dir = env_dir_with(tmp_path, {"dev": {"jwt_issuer": f'"{issuer}"', "jwt_audience": '["web-client", "mobile-client"]'}})
+    out, _ = render(tmp_path, "dev", env_dir=env_dir)
+    resources = load(out, "backend")["Resources"]
+    authorizer = resources["JwtAuthorizer"]["Properties"]
+    assert authorizer == {"ApiId": {"Ref": "HttpApi"}, "Name": "ai-social-media-dev-jwt", "AuthorizerType": "JWT",
+                          "IdentitySource": ["$request.header.Authorization"],
+                          "JwtConfiguration": {"Issuer": issuer, "Audience": ["web-client", "mobile-client"]}}
+    routes = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"]
+    assert len(routes) == 4
+    assert all((r["AuthorizationType"], r["AuthorizerId"]) == ("JWT", {"Ref": "JwtAuthorizer"}) for r in routes)
+    # the browser sends the token: the preflight must allow the header
+    assert resources["HttpApi"]["Properties"]["CorsConfiguration"]["AllowHeaders"] == ["content-type", "authorization"]
