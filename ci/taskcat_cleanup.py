@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from tooling.aws import session  # noqa: E402
 from tooling.aws.emulator import LOCAL_CREDENTIALS  # noqa: E402
-from tooling.deploy import inventory, workspace  # noqa: E402
+from tooling.deploy.gate import inventory  # noqa: E402
+from tooling.deploy import workspace  # noqa: E402
 from tooling.errors import UserError  # noqa: E402
 from tooling.render import environment, naming  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""tooling/deploy/apply.py, its pure parts: which stacks a skipped stack blocks
+"""tooling/deploy/execute/apply.py, its pure parts: which stacks a skipped stack blocks
 (transitively), the one-line description of an outcome, Outcome.ok, Outcome.as_json
 and the local note. Nothing here calls AWS."""
 from __future__ import annotations
@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from tooling.deploy import apply
-from tooling.deploy.apply import Outcome
-from tooling.deploy.findings import Finding
+from tooling.deploy.execute import apply
+from tooling.deploy.execute.apply import Outcome
+from tooling.deploy.gate.findings import Finding
 
 # A manifest-like dependency graph: key -> the keys it needs.
 DEPENDS_ON = {

@@ -8,7 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tooling.deploy import apply, check, states
+from tooling.deploy.execute import apply
+from tooling.deploy.gate import check
+from tooling.deploy import states
 from tooling.deploy.progress import Progress
 
 WAVES = [["storage"], ["frontend", "backend", "webhook"], ["operations"]]

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import ROOT
 from tooling import cli
-from tooling.deploy import findings, states
+from tooling.deploy.gate import findings
+from tooling.deploy import states
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 

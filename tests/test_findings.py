@@ -1,4 +1,4 @@
-"""tooling/deploy/findings.py: what check finds, as plain data.
+"""tooling/deploy/gate/findings.py: what check finds, as plain data.
 
 Covers every finding kind and its override, stack-state findings, named-resource
 findings for each inventory state, the export contract (including the order of
@@ -10,9 +10,10 @@ import shlex
 
 import pytest
 
-from tooling.deploy import changes, findings, inventory, states
-from tooling.deploy.findings import Finding
-from tooling.deploy.replacement import Resolver
+from tooling.deploy import changes, states
+from tooling.deploy.gate import findings, inventory
+from tooling.deploy.gate.findings import Finding
+from tooling.deploy.gate.replacement import Resolver
 from tooling.render import naming
 
 ENV = "dev"
@@ -409,3 +410,16 @@ def test_by_kind():
     assert findings.by_kind(every, {"--allow-orphans", "--allow-unknown"}) == ([state], [orphan, unknown], [note])
     # no flag overrides a kind without one
     assert findings.by_kind([state], {"--allow-orphans", "--allow-unknown", "--force"}) == ([state], [], [])
+
+
+@pytest.mark.parametrize("status", ["DELETE_FAILED", "IMPORT_ROLLBACK_FAILED", "ROLLBACK_FAILED"])
+def test_storage_that_can_only_be_deleted_is_deleted_then_adopted_then_applied(status):
+    state = states.TABLE[status]
+    finding = findings.state_finding("storage", "app-dev-storage", state, ["MediaBucketPolicy"], "dev", True)
+    steps = finding.fix.split("; 2) ")
+    assert "delete-stack --stack-name app-dev-storage" in steps[0] and "--no-enable-termination-protection" in steps[0]
+    assert "continue-update-rollback" not in finding.fix
+    assert steps[1].startswith("python deploy.py adopt --env dev --local")
+    assert finding.fix.endswith("3) python deploy.py apply --env dev --local")
+    other = findings.state_finding("backend", "app-dev-backend", state, [], "dev", True)
+    assert "deploy.py adopt" not in other.fix  # only storage holds what adopt takes back

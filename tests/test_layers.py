@@ -3,6 +3,10 @@ through others (a cycle means a piece sits in the wrong layer):
 
     cli  ->  deploy  ->  render, aws  ->  errors, paths
 
+Inside deploy, its rooms import downwards only too:
+
+    report  ->  recover  ->  execute  ->  gate  ->  deploy's own modules (states, stacks, ...)
+
 render imports no AWS SDK (a render must not pay for botocore), and render and aws
 do not import each other. Imports inside functions count too."""
 from __future__ import annotations
@@ -17,6 +21,7 @@ from conftest import ROOT
 TOOLING = ROOT / "tooling"
 LAYER_OF = {"errors": 0, "paths": 0, "render": 1, "aws": 1, "deploy": 2, "cli": 3}
 AWS_SDK = ("boto3", "botocore")
+ROOM_OF = {None: 0, "gate": 1, "execute": 2, "recover": 3, "report": 4}
 
 
 def module_name(path: Path) -> str:
@@ -72,6 +77,22 @@ def test_imports_point_down_only():
             if target_level >= level:
                 upward.append(f"{module} -> {target}")
     assert not upward, "imports that do not point down: " + "; ".join(sorted(upward))
+
+
+def room(module: str) -> tuple[str | None, int]:
+    """A deploy module's room (None: deploy's own modules) and its level."""
+    parts = module.split(".")
+    name = parts[2] if len(parts) > 3 else None
+    return name, ROOM_OF.get(name, -1)
+
+
+def test_deploy_rooms_import_downwards_only():
+    deploy = {m: i for m, i in project_modules().items() if m.startswith("tooling.deploy.")}
+    unknown = sorted(m for m in deploy if room(m)[1] < 0)
+    assert not unknown, f"deploy modules outside the rooms {sorted(r for r in ROOM_OF if r)}: {unknown}"
+    upward = [f"{m} -> {t}" for m, imported in deploy.items() for t in imported
+              if t.startswith("tooling.deploy.") and t.count(".") >= 2 and room(t)[0] != room(m)[0] and room(t)[1] >= room(m)[1]]
+    assert not upward, "imports between deploy's rooms that do not point down: " + "; ".join(sorted(upward))
 
 
 def test_no_import_cycles():

@@ -6,7 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tooling.deploy import apply, check, parameters, states
+from tooling.deploy.execute import apply
+from tooling.deploy.gate import check
+from tooling.deploy import parameters, states
 
 STACKS = {
     "storage": {"key": "storage", "name": "app-storage", "region": "eu-west-1",

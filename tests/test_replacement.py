@@ -1,4 +1,4 @@
-"""tooling/deploy/replacement.py: whether a change replaces a resource, decided by
+"""tooling/deploy/gate/replacement.py: whether a change replaces a resource, decided by
 its type's CloudFormation registry schema (createOnly / conditionalCreateOnly).
 
 Covers the verdict for the storage stack's types (DynamoDB table, S3 bucket),
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tooling.deploy import replacement
-from tooling.deploy.replacement import ALWAYS, MAY, NONE, UNKNOWN, Resolver
+from tooling.deploy.gate import replacement
+from tooling.deploy.gate.replacement import ALWAYS, MAY, NONE, UNKNOWN, Resolver
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"

@@ -108,9 +108,9 @@ def waves_line(ws) -> str:
 
 def plan(ws, args, log) -> int:
     from .aws.sam_runner import SamRunner
-    from .deploy import check
-    from .deploy.findings import command
-    from .deploy.plan import stack_plan
+    from .deploy.gate import check
+    from .deploy.gate.findings import command
+    from .deploy.report.plan import stack_plan
 
     log(f"plan: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}")
     sam = SamRunner().start()
@@ -148,7 +148,7 @@ def plan(ws, args, log) -> int:
 
 def check_command(ws, args, log) -> int:
     from .aws.sam_runner import SamRunner
-    from .deploy import check
+    from .deploy.gate import check
 
     log(f"check: {ws.env} in {ws.account_id}/{ws.region}")
     sam = SamRunner()
@@ -170,7 +170,7 @@ def check_dependencies(ws, only: list[str]) -> None:
     state whose exports are live, and present among the region's exports."""
     from .aws import cloudformation as cfn
     from .deploy import stacks
-    from .deploy.findings import command
+    from .deploy.gate.findings import command
 
     exports = None
     for key in only:
@@ -213,8 +213,9 @@ def apply(ws, args, log) -> int:
 
 
 def _apply(ws, args, log, selected, sam) -> int:
-    from .deploy import apply as applying
-    from .deploy import check, findings, ledger
+    from .deploy.execute import apply as applying
+    from .deploy.gate import check, findings
+    from .deploy.execute import ledger
     from .deploy.progress import Progress
 
     report = check.run_check(ws, selected, log)
@@ -327,9 +328,9 @@ def status(ws, args, log) -> int:
 
 def destroy(ws, args, log) -> int:
     from .aws import cloudformation as cfn
-    from .deploy import apply as applying
-    from .deploy import destroy as destroying
-    from .deploy import ledger
+    from .deploy.execute import apply as applying
+    from .deploy.execute import destroy as destroying
+    from .deploy.execute import ledger
 
     storage_name = ws.stacks[naming.STORAGE]["name"]
     storage = cfn.describe_stack(ws.region, storage_name)
@@ -344,7 +345,7 @@ def destroy(ws, args, log) -> int:
 
 
 def adopt(ws, args, log) -> int:
-    from .deploy import adopt as adopting
+    from .deploy.recover import adopt as adopting
 
     result = adopting.run_adopt(ws, log)
     if result.detail:
@@ -357,7 +358,7 @@ def adopt(ws, args, log) -> int:
 
 
 def migrate(ws, args, log) -> int:
-    from .deploy import migrate as migrating
+    from .deploy.recover import migrate as migrating
 
     if args.delete_old:
         return delete_old(ws, args, log)
@@ -403,7 +404,7 @@ def migrate(ws, args, log) -> int:
 
 
 def delete_old(ws, args, log) -> int:
-    from .deploy import migrate as migrating
+    from .deploy.recover import migrate as migrating
 
     try:
         results = migrating.delete_old_stacks(ws, args.delete_old, log)

@@ -12,14 +12,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..aws import cloudformation as cfn
-from ..aws.sam_runner import SamRunner
-from ..aws.session import BotoCoreError, ClientError, describe_error
-from ..errors import UserError
-from ..render import cfn_yaml, naming
-from . import changesets, check, inventory, ledger, parameters, protection, stacks, states
-from .progress import Progress
-from .workspace import Workspace
+from ...aws import cloudformation as cfn
+from ...aws.sam_runner import SamRunner
+from ...aws.session import BotoCoreError, ClientError, describe_error
+from ...errors import UserError
+from ...render import cfn_yaml, naming
+from ..gate import changesets, check, inventory
+from . import ledger, protection
+from .. import parameters, stacks, states
+from ..progress import Progress
+from ..workspace import Workspace
 
 POLL_SECONDS = float(os.environ.get("DEPLOY_POLL_SECONDS", "2"))
 STACK_TIMEOUT_SECONDS = float(os.environ.get("DEPLOY_STACK_TIMEOUT", "3600"))
@@ -130,8 +132,7 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
     since = cfn.last_event_time(region, name) if exists else None
     progress.update(key, "creating change set")
     change_set = changesets.create(ws, prepared, stack_exists=exists, import_existing=bool(options.orphans.get(key)))
-    executed = False
-    try:
+    with changesets.Executing(region, change_set) as run:
         old = new = None
         if exists:
             facts.filled = filled
@@ -146,11 +147,7 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
         if refused:
             return Outcome(key, "refused", state.status, "its change set did not pass inspection; nothing was executed",
                            notes=notes, refused=refused)
-        cfn.execute_change_set(region, change_set)
-        executed = True
-    finally:
-        if not executed:
-            cfn.delete_change_set(region, change_set)
+        run.execute()
 
     def watch(stack: dict) -> None:
         progress.update(key, stack["StackStatus"], _latest_event(region, name, since))

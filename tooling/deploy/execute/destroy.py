@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ..render import naming
-from . import ledger, stacks, states
-from .workspace import Workspace
+from ...render import naming
+from . import ledger
+from .. import stacks, states
+from ..workspace import Workspace
 
 TIMEOUT_SECONDS = 3600
 

@@ -11,13 +11,14 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..aws import cloudformation as cfn
-from ..aws.sam_runner import SamRunner
-from ..aws.session import BotoCoreError, ClientError, describe_error
-from ..render import cfn_yaml, naming
-from . import changesets, findings, fingerprint, inventory, local, parameters, replacement, stacks, states
+from ...aws import cloudformation as cfn
+from ...aws.sam_runner import SamRunner
+from ...aws.session import BotoCoreError, ClientError, describe_error
+from ...render import cfn_yaml, naming
+from . import changesets, findings, inventory, replacement
+from .. import fingerprint, local, parameters, stacks, states
 from .findings import Finding
-from .workspace import Workspace
+from ..workspace import Workspace
 
 
 @dataclass
@@ -112,7 +113,7 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
     and plan; apply inspects, instead, the change sets it then executes)."""
     report = Report(gather(ws, keys))
     for facts in report.facts.values():
-        finding = findings.state_finding(facts.key, facts.name, facts.state, facts.failed_resources)
+        finding = findings.state_finding(facts.key, facts.name, facts.state, facts.failed_resources, ws.env, ws.local)
         if finding:
             report.findings.append(finding)
         for parameter in facts.filled.pending:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCHEMAS_FILE = Path(__file__).resolve().parent / "data" / "resource-schemas.json"
+SCHEMAS_FILE = Path(__file__).resolve().parent.parent / "data" / "resource-schemas.json"
 
 NONE, MAY, ALWAYS, UNKNOWN = "none", "conditional", "always", "unknown"
 _RANK = {NONE: 0, MAY: 1, UNKNOWN: 2, ALWAYS: 3}

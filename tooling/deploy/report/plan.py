@@ -3,9 +3,10 @@ change sets it made, read and deleted). Replacement labels come from the one rul
 the resource schema (replacement.py), not from the change set's flags."""
 from __future__ import annotations
 
-from . import replacement, states
-from .check import Report
-from .workspace import Workspace
+from ..gate import replacement
+from .. import states
+from ..gate.check import Report
+from ..workspace import Workspace
 
 
 def stack_plan(ws: Workspace, report: Report, key: str) -> dict:

@@ -3,9 +3,9 @@
 and then read back, so that "protected" is a verified statement."""
 from __future__ import annotations
 
-from ..aws import cloudformation as cfn
-from ..render import naming
-from .workspace import Workspace
+from ...aws import cloudformation as cfn
+from ...render import naming
+from ..workspace import Workspace
 
 
 def protect_storage(ws: Workspace) -> str | None:

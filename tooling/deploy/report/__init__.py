@@ -1,0 +1,1 @@
+"""report: what a deploy would do or did, for people and for CI: the plan."""
