@@ -666,3 +666,19 @@ def test_one_session_and_one_client_per_service_and_region(monkeypatch):
 def test_describe_error_is_one_line_with_code_and_message():
     exc = botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DescribeStacks")
     assert session.describe_error(exc) == "AWS DescribeStacks: AccessDenied: no"
+
+
+def test_a_service_role_is_named_on_every_change_set_created_after_it_is_set(stub):
+    """deploy.py apply --role-arn: CloudFormation creates the resources with that role (RoleARN);
+    botocore checks the request against CloudFormation's own model."""
+    role = "arn:aws:iam::123456789012:role/ai-social-media-dev/cloudformation/ExecutionRole-ABC"
+    cf = stub("cloudformation")
+    cf.add_response("create_change_set", {"Id": CHANGE_SET_ID}, create_params(RoleARN=role))
+    cf.add_response("create_change_set", {"Id": CHANGE_SET_ID}, create_params())
+    cfn.use_service_role(role)
+    try:
+        assert cfn.create_change_set(REGION, "app", "UPDATE", ["CAPABILITY_IAM"], template_body="{}", tags={"env": "dev"}) == CHANGE_SET_ID
+    finally:
+        cfn.use_service_role(None)
+    assert cfn.create_change_set(REGION, "app", "UPDATE", ["CAPABILITY_IAM"], template_body="{}", tags={"env": "dev"}) == CHANGE_SET_ID
+    cf.assert_no_pending_responses()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from contextlib import contextmanager
 
@@ -22,6 +23,7 @@ OVERRIDE_FLAGS = {
                        "(CloudFormation's ImportExistingResources); the finding names each one",
     "--allow-unknown": "go on where check could not establish something (a lookup that failed, a type it cannot look up)",
 }
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
 EXIT = ("Exit status: 0 done, 1 a deploy failed, 2 bad input (nothing changed), 3 a blocking finding (nothing changed), "
         "4 busy: another run holds the environment or CloudFormation is still working on a stack, with --no-wait (nothing changed; "
         "try again), 130/143 interrupted by Ctrl-C/SIGTERM (the summary names what CloudFormation still works on).")
@@ -50,6 +52,9 @@ def parse_args(argv):
     apply.add_argument("--only", nargs="+", metavar="KEY", help=f"deploy (and check) only these stacks ({', '.join(naming.STACK_KEYS)})")
     for flag, what in OVERRIDE_FLAGS.items():
         apply.add_argument(flag, action="store_true", help=f"override check: {what}")
+    apply.add_argument("--role-arn", metavar="ARN",
+                       help="the CloudFormation service role that creates the stacks' resources (passed as RoleARN); "
+                            "the caller needs only iam:PassRole on it")
     check = commands.add_parser("check", parents=[common], epilog=EXIT,
                                 help="before anything changes: stack states, name collisions, exports in use, stateful replacements, "
                                      "change sets CloudFormation refuses, storage's protections read back (exit 3 if any blocks)")
@@ -207,6 +212,13 @@ def check_dependencies(ws, only: list[str]) -> None:
 
 def apply(ws, args, log) -> int:
     from .aws.sam_runner import SamRunner
+    from .aws import cloudformation
+
+    if args.role_arn is not None:
+        if not ROLE_ARN.match(args.role_arn) or args.role_arn.split(":")[4] != ws.account_id:
+            raise UserError(f"--role-arn {args.role_arn!r}: not the ARN of an IAM role of account {ws.account_id} "
+                            f"(arn:aws:iam::{ws.account_id}:role/...)")
+        cloudformation.use_service_role(args.role_arn)
 
     only = list(args.only or [])
     selected = only or list(ws.stacks)

@@ -183,6 +183,15 @@ def validation_error(region: str, template_body: str) -> str | None:
 CHANGE_SET_PREFIX = "deploy-py-"
 INSPECT_PREFIX = "check-"
 
+_service_role_arn: str | None = None
+
+
+def use_service_role(role_arn: str | None) -> None:
+    """Every change set created from now on names this CloudFormation service role (RoleARN):
+    CloudFormation then creates the stack's resources with that role, not the caller's rights."""
+    global _service_role_arn
+    _service_role_arn = role_arn or None
+
 
 def create_change_set(region: str, stack_name: str, change_set_type: str, capabilities: list[str],
                       template_body: str | None = None, template_url: str | None = None,
@@ -214,6 +223,8 @@ def create_change_set(region: str, stack_name: str, change_set_type: str, capabi
         kwargs["ImportExistingResources"] = True
     if parameters:
         kwargs["Parameters"] = parameters
+    if _service_role_arn:
+        kwargs["RoleARN"] = _service_role_arn
     cfn = client("cloudformation", region)
     try:
         return cfn.create_change_set(**kwargs)["Id"]
