@@ -514,10 +514,16 @@ def test_the_change_set_saying_remove_or_replace_blocks_whatever_the_schema_says
 def test_a_conditional_replacement_where_the_schema_says_modify_is_a_note_on_the_local_aws_only():
     change_list, deployed, rendered = logging_change("Conditional")
     on_aws = findings.change_set_stateful_findings(naming.STORAGE, change_list, deployed, rendered, Resolver(), Resolver(), local=False)
-    here = findings.change_set_stateful_findings(naming.STORAGE, change_list, deployed, rendered, Resolver(), Resolver(), local=True)
     assert [(f.kind, f.blocking) for f in on_aws] == [("stateful-change", True)]
-    assert [(f.kind, f.blocking) for f in here] == [("stateful-change", False)]
-    assert "local AWS only" in here[0].detail
+    assert findings.disagreements(change_list, deployed, rendered, Resolver(), Resolver(), local=False) == []
+    here = findings.change_set_stateful_findings(naming.STORAGE, change_list, deployed, rendered, Resolver(), Resolver(), local=True)
+    assert here == []
+    [note] = findings.disagreements(change_list, deployed, rendered, Resolver(), Resolver(), local=True)
+    assert (note["logical_id"], note["change_set"], note["schema"]) == ("MediaBucket", "Conditional", "none")
+    assert "the schema decides" in note["text"] and "on the local AWS only; on AWS this blocks" in note["text"]
+    # Replacement True stays a finding on the local AWS too, never a note
+    true_flag, _, _ = logging_change("True")
+    assert findings.disagreements(true_flag, deployed, rendered, Resolver(), Resolver(), local=True) == []
 
 
 def test_a_conditional_replacement_the_schema_agrees_with_blocks_on_the_local_aws_too():

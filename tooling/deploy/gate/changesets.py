@@ -164,7 +164,7 @@ def inspect(ws: Workspace, key: str, change_set_id: str, deployed: dict | None, 
     found += findings.change_set_stateful_findings(key, summary, deployed, rendered, old, new, ws.local)
     notes = []
     if deployed is not None:
-        notes = findings.disagreements(summary, deployed, rendered, old, new)
+        notes = findings.disagreements(summary, deployed, rendered, old, new, ws.local)
         if gate and key == naming.STORAGE:
             found += [f for f in findings.stateful_findings(deployed, rendered, old, new)
                       if (f.kind, f.subject) not in {(g.kind, g.subject) for g in found}]

@@ -243,7 +243,7 @@ def change_set_stateful_findings(key: str, change_list, deployed: dict | None, r
     """What the change set itself says it does to a stateful resource, whatever the schema
     says: Remove, or Modify with Replacement True, blocks. Replacement Conditional blocks
     too, unless the schema says the change is in place and this is the local AWS, which
-    flags in-place updates Conditional (there it is a note)."""
+    flags in-place updates Conditional: there it stays a note (disagreements, local=True)."""
     found = []
     for change in change_list:
         if change.resource_type not in stateful.STATEFUL_TYPES:
@@ -266,10 +266,7 @@ def change_set_stateful_findings(key: str, change_list, deployed: dict | None, r
             in_place = verdict is not None and verdict.replacement == replacement.NONE
             causes = f" (because of {', '.join(change.causes)})" if change.causes else ""
             if in_place and local:
-                found.append(Finding("stateful-change", key, subject,
-                                     f"the change set says Replacement=Conditional{causes}, the {change.resource_type} schema says modify: "
-                                     "the local AWS flags in-place updates so (a note on the local AWS only; on AWS it blocks)",
-                                     "none needed on the local AWS", blocking=False))
+                continue  # a note (disagreements): the local AWS flags in-place updates so
             else:
                 schema = f"the {change.resource_type} schema says {verdict.label}" if verdict else "the schema cannot be compared"
                 found.append(Finding("stateful-change", key, subject,
@@ -325,14 +322,18 @@ def validation_finding(key: str, event: dict, conflict: Finding | None = None) -
     return Finding("change-set", key, subject, said, fix)
 
 
-def disagreements(change_list, deployed: dict, rendered: dict, old: replacement.Resolver, new: replacement.Resolver) -> list[dict]:
-    """Where a change set's Replacement flag and the schema disagree, for the stateless
-    types (what a change set says of a stateful type is a finding, above). The schema
-    decides; the output says so. Resources whose logical id and type both templates share only."""
+def disagreements(change_list, deployed: dict, rendered: dict, old: replacement.Resolver, new: replacement.Resolver,
+                  local: bool = False) -> list[dict]:
+    """Where a change set's Replacement flag and the schema disagree. The schema decides;
+    the output says so. For a stateful type what the change set says is a finding
+    (change_set_stateful_findings), except on the local AWS, which flags in-place updates
+    Replacement=Conditional: there that one case stays a note, and says so. Resources
+    whose logical id and type both templates share only."""
     notes = []
     old_resources, new_resources = deployed.get("Resources") or {}, rendered.get("Resources") or {}
     for change in change_list:
-        if change.action != "Modify" or change.resource_type in stateful.STATEFUL_TYPES:
+        stateful_type = change.resource_type in stateful.STATEFUL_TYPES
+        if change.action != "Modify" or (stateful_type and not (local and change.replacement == "Conditional")):
             continue
         before, after = old_resources.get(change.logical_id), new_resources.get(change.logical_id)
         if not before or not after or before.get("Type") != change.resource_type:
@@ -344,7 +345,8 @@ def disagreements(change_list, deployed: dict, rendered: dict, old: replacement.
                           "change_set": change.replacement, "schema": verdict.replacement,
                           "text": f"{change.logical_id}: the change set says Replacement={change.replacement}, "
                                   f"the {change.resource_type} schema says {verdict.label}"
-                                  f"{' (' + verdict.reason + ')' if verdict.reason else ''}: the schema decides"})
+                                  f"{' (' + verdict.reason + ')' if verdict.reason else ''}: the schema decides"
+                                  + (" (a note on the local AWS only; on AWS this blocks)" if stateful_type else "")})
     return notes
 
 
