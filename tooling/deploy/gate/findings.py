@@ -267,11 +267,10 @@ def change_set_stateful_findings(key: str, change_list, deployed: dict | None, r
             causes = f" (because of {', '.join(change.causes)})" if change.causes else ""
             if in_place and local:
                 continue  # a note (disagreements): the local AWS flags in-place updates so
-            else:
-                schema = f"the {change.resource_type} schema says {verdict.label}" if verdict else "the schema cannot be compared"
-                found.append(Finding("stateful-change", key, subject,
-                                     f"the change set says it may be replaced (Replacement=Conditional{causes}; {schema})",
-                                     "revert the change that causes it; moving data into a new resource is a separate, reviewed operation"))
+            schema = f"the {change.resource_type} schema says {verdict.label}" if verdict else "the schema cannot be compared"
+            found.append(Finding("stateful-change", key, subject,
+                                 f"the change set says it may be replaced (Replacement=Conditional{causes}; {schema})",
+                                 "revert the change that causes it; moving data into a new resource is a separate, reviewed operation"))
     return found
 
 
@@ -281,8 +280,7 @@ def change_set_stateful_findings(key: str, change_list, deployed: dict | None, r
 # sets it to FAILED (property syntax, resource-name conflicts), WARN mode leaves it
 # CREATE_COMPLETE with a warning (a bucket that is not empty would be deleted). The events
 # are read with DescribeEvents (EventType VALIDATION_ERROR).
-NAME_CONFLICT = "AWS::EarlyValidation::ResourceExistenceCheck"
-PROPERTY_VALIDATION = "AWS::EarlyValidation::PropertyValidation"
+NAME_CONFLICT = "AWS::EarlyValidation::ResourceExistenceCheck"  # a property error: AWS::EarlyValidation::PropertyValidation
 
 _IDENTIFIER = re.compile(r"with identifier '([^']+)'")
 
@@ -307,7 +305,7 @@ def validation_finding(key: str, event: dict, conflict: Finding | None = None) -
     mode = event.get("ValidationFailureMode") or "FAIL"
     said = f"CloudFormation's early validation ({name}{where}): {reason}"
     if event.get("ValidationStatus") == "SKIPPED":
-        return Finding("change-set", key, subject, f"{said} (skipped by CloudFormation; check's own inventory and lint still ran)",
+        return Finding("change-set", key, subject, f"{said} (CloudFormation skipped it; deploy.py's own checks do not rest on it)",
                        "none needed", blocking=False)
     if conflict is not None:
         return Finding(conflict.kind, conflict.stack, conflict.subject, f"{conflict.detail} ({said})", conflict.fix, conflict.blocking)
