@@ -696,7 +696,9 @@ def test_describe_error_is_one_line_with_code_and_message():
 # OperationEvent (EventType VALIDATION_ERROR, ValidationName, ValidationStatus FAILED|SKIPPED,
 # ValidationStatusReason, ValidationPath, ValidationFailureMode FAIL|WARN); the names and the
 # reason text follow what CloudFormation answers (AWS::EarlyValidation::ResourceExistenceCheck,
-# ...PropertyValidation). The Stubber checks every answer against that model.
+# ...PropertyValidation). The emptiness warning's name is illustrative (no documented example
+# was found): the code tells a warning by ValidationFailureMode WARN, never by its name. The
+# Stubber checks every answer against that model.
 
 OPERATION = "1f8c2d4e-0000-4b6a-9c3d-5e6f7a8b9c0d"
 
