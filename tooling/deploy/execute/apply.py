@@ -132,8 +132,7 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
     since = cfn.last_event_time(region, name) if exists else None
     progress.update(key, "creating change set")
     change_set = changesets.create(ws, prepared, stack_exists=exists, import_existing=bool(options.orphans.get(key)))
-    executed = False
-    try:
+    with changesets.Executing(region, change_set) as run:
         old = new = None
         if exists:
             facts.filled = filled
@@ -148,11 +147,7 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
         if refused:
             return Outcome(key, "refused", state.status, "its change set did not pass inspection; nothing was executed",
                            notes=notes, refused=refused)
-        cfn.execute_change_set(region, change_set)
-        executed = True
-    finally:
-        if not executed:
-            cfn.delete_change_set(region, change_set)
+        run.execute()
 
     def watch(stack: dict) -> None:
         progress.update(key, stack["StackStatus"], _latest_event(region, name, since))
