@@ -262,6 +262,17 @@ def wait_change_set(region: str, change_set_id: str, timeout: float = 300, poll:
     return described
 
 
+def validation_events(region: str, change_set_id: str) -> list[dict]:
+    """The early-validation events of a change set: DescribeEvents(ChangeSetName=...)
+    every page, only those of EventType VALIDATION_ERROR (FAIL mode sets the change
+    set to FAILED; WARN mode leaves it CREATE_COMPLETE). DescribeStackEvents does not
+    carry them. Errors propagate (an endpoint that does not know the call answers
+    with an error too): the caller decides what a missing answer means."""
+    cfn = client("cloudformation", region)
+    return [event for page in cfn.get_paginator("describe_events").paginate(ChangeSetName=change_set_id)
+            for event in page.get("OperationEvents", []) if event.get("EventType") == "VALIDATION_ERROR"]
+
+
 def delete_change_set(region: str, change_set_id: str) -> None:
     try:
         client("cloudformation", region).delete_change_set(ChangeSetName=change_set_id)

@@ -76,6 +76,10 @@ def resolvers(ws: Workspace, facts: StackFacts, exports: dict[str, str]) -> tupl
                 if r.get("PhysicalResourceId")}
     deployed = {p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", "")) for p in (facts.stack or {}).get("Parameters", [])}
     old = replacement.resolver_for(facts.deployed_template or {}, facts.name, ws.account_id, region, deployed, physical, exports)
+    for name, spec in ((facts.deployed_template or {}).get("Parameters") or {}).items():
+        if isinstance(spec, dict) and str(spec.get("NoEcho", "")).lower() == "true":
+            old.variables.pop(name, None)  # shown masked ("****"): not its value, so not compared as one
+    # the values the change set sends: the render's defaults, overridden by those filled in
     new = replacement.resolver_for(ws.template(facts.key), facts.name, ws.account_id, region, facts.parameter_values, physical, exports)
     return old, new
 
@@ -211,9 +215,13 @@ def inspect_updates(ws: Workspace, report: Report, updates: list[StackFacts], re
     with ThreadPoolExecutor(max_workers=len(updates)) as pool:
         inspections = list(pool.map(one, updates))
     found = []
+    seen = {(f.kind, f.stack, f.subject) for f in report.findings}
     for facts, inspection in zip(updates, inspections):
         report.inspections[facts.key] = inspection
         for finding in inspection.findings:
+            if (finding.kind, finding.stack, finding.subject) in seen:
+                continue  # the gate or the inventory found it already
+            seen.add((finding.kind, finding.stack, finding.subject))
             missing = _NO_EXPORT.search(finding.detail) if finding.kind == "change-set" else None
             if missing and missing.group(1) in exported_by_target:
                 report.notes.append(f"{facts.key}: its change set can only be made after {exported_by_target[missing.group(1)]} "
