@@ -235,6 +235,17 @@ def wait_change_set(region: str, change_set_id: str, timeout: float = 300, poll:
     return described
 
 
+def describe_change_set(region: str, change_set_id: str) -> dict | None:
+    """The change set's description (first page of its changes), or None when it does not
+    exist: deleted, or removed by CloudFormation when another change set of its stack ran."""
+    try:
+        return client("cloudformation", region).describe_change_set(ChangeSetName=change_set_id)
+    except ClientError as exc:
+        if error_code(exc) in ("ChangeSetNotFound", "ChangeSetNotFoundException") or "does not exist" in error_message(exc):
+            return None
+        raise
+
+
 def delete_change_set(region: str, change_set_id: str) -> None:
     try:
         client("cloudformation", region).delete_change_set(ChangeSetName=change_set_id)

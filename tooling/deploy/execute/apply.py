@@ -7,6 +7,7 @@ stack, termination protection and the stack policy are set and read back. Only a
 state whose operation succeeded counts as success (never a rollback)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,10 @@ class Outcome:
 class Options:
     overrides: set[str] = field(default_factory=set)  # override flags given, e.g. {"--allow-orphans"}
     orphans: dict[str, set[str]] = field(default_factory=dict)  # stack key -> logical ids taken over (ImportExistingResources)
+    # apply --plan: stack key -> the plan's change set, executed as it is (None: no plan, each
+    # stack's change set is made here); after_apply: the plan's stacks known only after apply
+    planned: dict[str, str] | None = None
+    after_apply: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def given(cls, overrides: set[str], report: check.Report) -> "Options":
@@ -113,6 +118,11 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
     if filled.missing:
         return Outcome(key, "failed", facts.state.status if facts.stack else None,
                        f"needs {'; '.join(filled.missing)}, which does not exist")
+    if options.planned and key in options.planned:
+        return _execute(ws, facts, options.planned[key], facts.state, exports, filled, progress, options, owned=False)
+    if options.planned is not None:
+        why = options.after_apply.get(key) or "its late parameters changed during this apply"
+        progress.say(f"  [{key}] not in the plan, known after apply ({why}): its change set is made, checked and gated now")
     _, state = stacks.current(region, name)
     if state.action == states.REPLACE:
         progress.say(f"  [{key}] {state.status}: deleting the empty stack its failed create left")
@@ -132,6 +142,19 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
     since = cfn.last_event_time(region, name) if exists else None
     progress.update(key, "creating change set")
     change_set = changesets.create(ws, prepared, stack_exists=exists, import_existing=bool(options.orphans.get(key)))
+    return _execute(ws, facts, change_set, state, exports, filled, progress, options, owned=True, since=since)
+
+
+def _execute(ws: Workspace, facts: check.StackFacts, change_set: str, state: states.State, exports: dict,
+             filled: parameters.Filled, progress: Progress, options: Options, owned: bool, since=None) -> Outcome:
+    """Inspect a change set (the stateful gate included), execute it if nothing blocks, and
+    wait for the stack. `owned`: made by this run, so deleted when it is not executed (a
+    plan's change set is left as it is)."""
+    key, name, region = facts.key, facts.name, ws.region_of(facts.key)
+    exists = state.action == states.UPDATE
+    if not owned:
+        progress.update(key, "executing the planned change set")
+        since = cfn.last_event_time(region, name) if facts.stack else None
     executed = False
     try:
         old = new = None
@@ -151,7 +174,7 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
         cfn.execute_change_set(region, change_set)
         executed = True
     finally:
-        if not executed:
+        if owned and not executed:
             cfn.delete_change_set(region, change_set)
 
     def watch(stack: dict) -> None:
@@ -159,7 +182,7 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
 
     ended = stacks.wait_executed(region, name, since, STACK_TIMEOUT_SECONDS, POLL_SECONDS, on_poll=watch)
     if ended.succeeded:
-        return Outcome(key, "deployed", ended.status, notes=notes, since=since)
+        return Outcome(key, "deployed", ended.status, "the planned change set" if not owned else "", notes=notes, since=since)
     detail = "" if ended.failure else f"ended {ended.status or 'deleted'}"
     if ended.status and ended.status.endswith("_IN_PROGRESS"):
         detail = f"still {ended.status} after {STACK_TIMEOUT_SECONDS:.0f}s; it goes on in CloudFormation (deploy.py status)"
@@ -204,6 +227,8 @@ def run_apply(ws: Workspace, report: check.Report, selected: list[str], progress
             elif key in blocked:
                 outcomes[key] = Outcome(key, "blocked", detail=f"needs {blocked[key]}, which was skipped")
                 skipped.add(key)
+            elif options.planned is not None and key not in options.planned and key not in options.after_apply:
+                outcomes[key] = Outcome(key, "unchanged", facts.state.status, "the plan has no change for it")
             elif not facts.target:
                 outcomes[key] = Outcome(key, "unchanged", facts.state.status, "template, code, tags and parameters equal what is deployed")
             else:
@@ -213,6 +238,8 @@ def run_apply(ws: Workspace, report: check.Report, selected: list[str], progress
     settle = settling(ws, report, outcomes, outputs)
     if settle:
         progress.say(f"settle: {', '.join(settle)} again, now that what their late parameters come from exists")
+        if options.planned is not None:  # a plan's change set is executed once; the settle step makes its own
+            options = dataclasses.replace(options, planned={})
         _run_wave(ws, report, settle, settle, outcomes, progress, sam, options, outputs, again=True)
     return [outcomes[k] for k in naming.STACK_KEYS if k in outcomes]
 
