@@ -227,10 +227,10 @@ def run_apply(ws: Workspace, report: check.Report, selected: list[str], progress
             elif key in blocked:
                 outcomes[key] = Outcome(key, "blocked", detail=f"needs {blocked[key]}, which was skipped")
                 skipped.add(key)
-            elif options.planned is not None and key not in options.planned and key not in options.after_apply:
-                outcomes[key] = Outcome(key, "unchanged", facts.state.status, "the plan has no change for it")
             elif not facts.target:
                 outcomes[key] = Outcome(key, "unchanged", facts.state.status, "template, code, tags and parameters equal what is deployed")
+            elif options.planned is not None and key not in options.planned and key not in options.after_apply:
+                outcomes[key] = Outcome(key, "unchanged", facts.state.status, "the plan has no change for it")
             else:
                 todo.append(key)
         if not _run_wave(ws, report, wave, todo, outcomes, progress, sam, options, outputs):
