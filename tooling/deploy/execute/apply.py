@@ -142,7 +142,11 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
     since = cfn.last_event_time(region, name) if exists else None
     progress.update(key, "creating change set")
     change_set = changesets.create(ws, prepared, stack_exists=exists, import_existing=bool(options.orphans.get(key)))
-    return _execute(ws, facts, change_set, state, exports, filled, progress, options, owned=True, since=since)
+    outcome = _execute(ws, facts, change_set, state, exports, filled, progress, options, owned=True, since=since)
+    if options.planned is not None:
+        outcome.detail = "known after apply: its change set made, checked and gated during the apply" + (
+            f"; {outcome.detail}" if outcome.detail else "")
+    return outcome
 
 
 def _execute(ws: Workspace, facts: check.StackFacts, change_set: str, state: states.State, exports: dict,

@@ -32,8 +32,10 @@ def render(doc: dict) -> str:
             continue
         lines += _stack(entry)
     lines += _findings(doc)
-    if doc.get("notes"):
-        lines += ["### Notes", ""] + [f"- {_cell(note)}" for note in doc["notes"]] + [""]
+    shown = {f"{e['key']}: {n['text']}" for e in doc["stacks"] for n in e.get("schema_notes") or []}
+    notes = [note for note in doc.get("notes") or [] if note not in shown]  # schema notes are shown with their stack
+    if notes:
+        lines += ["### Notes", ""] + [f"- {_cell(note)}" for note in notes] + [""]
     if doc.get("kept"):
         lines.append("Applied exactly, change set by change set, with `deploy.py apply --plan`; a stack or render that "
                      "changed since refuses the whole plan.")

@@ -147,8 +147,8 @@ def timeline_html(data: dict) -> str:
 
 
 def _bar(stack_key: str, label: str, span: dict, total: float, stack_row: bool = False) -> str:
-    left = 100 * span["start"] / total
     width = max(0.6, 100 * span["seconds"] / total)
+    left = min(100 * span["start"] / total, 100 - width)
     tone = _tone(span["status"])
     attr = f'data-timeline-resource="{_e(label)}"' if not stack_row else 'data-timeline-total="1"'
     title = f'{label} [{span["type"]}] {span["status"]}: +{span["start"]:.1f} s, {span["seconds"]:.1f} s'
@@ -156,8 +156,8 @@ def _bar(stack_key: str, label: str, span: dict, total: float, stack_row: bool =
         title += f" ({span['reason']})"
     return (f'<div class="row{" total" if stack_row else ""}" {attr} data-stack="{_e(stack_key)}">'
             f'<span class="label" title="{_e(span["type"])}">{_e(label)}</span>'
-            f'<span class="track"><span class="bar {tone}" style="left:{left:.2f}%;width:{min(width, 100 - left):.2f}%" '
-            f'title="{_e(title)}"></span></span><span class="secs">{span["seconds"]:.1f} s</span></div>')
+            f'<span class="track"><span class="bar {tone}" style="left:{left:.2f}%;width:{width:.2f}%" '
+            f'title="{_e(title)}"></span></span><span class="secs">{span["seconds"]:.2f} s</span></div>')
 
 
 def findings_html(data: dict) -> str:
