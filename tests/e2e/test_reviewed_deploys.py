@@ -42,7 +42,8 @@ def recorder(local_aws):
 
 @pytest.fixture(scope="module")
 def originals(local_aws):
-    """The render of dev, deployed; the edits of these tests are undone afterwards."""
+    """A fresh render of dev, deployed; the edits of these tests are undone afterwards."""
+    mark_stale()
     ensure_applied(local_aws)
     texts = {key: (OUT / path).read_text() for key, (path, _) in bench.THREE_STACKS.items()}
     yield texts
