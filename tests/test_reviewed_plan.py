@@ -104,6 +104,19 @@ def test_an_import_a_changed_stack_exports_only_after_it_runs_is_known_after_app
     assert "storage" not in after  # what it needs is late: deployed with the value it has now, settled afterwards
 
 
+def test_a_sam_stack_waits_for_the_storage_stack_the_plan_creates():
+    ws = _small_ws()
+    ws.stacks["webhook"] = {"key": "webhook", "exports": [], "imports": [], "parameters": {}, "sam": True}
+    ws.manifest["waves"][1].append("webhook")
+    report = check.Report({"storage": _facts("storage", states.ABSENT), "frontend": _facts("frontend", changed=False),
+                           "backend": _facts("backend", changed=False), "operations": _facts("operations", changed=False),
+                           "webhook": _facts("webhook", states.ABSENT)})
+    after = planning.known_after_apply(ws, report, set())
+    assert after == {"webhook": "its code is packaged into the artifacts bucket of stack storage, which this plan creates"}
+    report.facts["storage"] = _facts("storage", changed=False)  # deployed already: its bucket is there
+    assert planning.known_after_apply(ws, report, set()) == {}
+
+
 def test_an_empty_failed_create_is_known_after_apply():
     report = check.Report({"storage": _facts("storage", changed=False), "frontend": _facts("frontend", changed=False),
                            "backend": _facts("backend", states.REPLACE), "operations": _facts("operations", changed=False)})

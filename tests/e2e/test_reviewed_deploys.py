@@ -245,3 +245,37 @@ def test_7_a_plan_for_another_account_is_refused_and_a_missing_file_is_bad_input
     assert "the plan is for dev in 111122223333/us-east-1, this run is dev in 000000000000/us-east-1" in refused.stdout
     missing = run_deploy(local_aws, "apply", "--env", ENV, "--local", "--plan", str(tmp_path / "nope.json"))
     assert missing.returncode == 2 and missing.stderr.strip() == f"deploy: --plan {tmp_path / 'nope.json'}: no such file"
+
+
+# --- 4. a first deploy from a plan --------------------------------------------------------------
+
+def test_8_a_plan_of_a_new_environment_creates_storage_from_its_change_set_and_the_rest_after_it(local_aws, boto, recorder, tmp_path):
+    account = "111122223333"  # an account of its own on the same local AWS: nothing is deployed there
+    env = {**through(local_aws, recorder), "AWS_ACCESS_KEY_ID": account}
+    rendered = subprocess.run([sys.executable, str(ROOT / "render.py"), "--env", ENV, "--account-id", account, "--region", "us-east-1",
+                               "--out", str(OUT), "-q"], capture_output=True, text=True, env=env)
+    assert rendered.returncode == 0, rendered.stderr
+    plan_file = tmp_path / "first.json"
+    try:
+        _, doc = plan_out({**local_aws, "AWS_ACCESS_KEY_ID": account}, plan_file)
+        planned = planfile.planned_change_sets(doc)
+        assert list(planned) == ["storage"]  # every other stack needs what storage creates
+        after = planfile.known_after_apply(doc)
+        assert after["webhook"] == "its code is packaged into the artifacts bucket of stack storage, which this plan creates"
+        assert after["frontend"].startswith("it imports ai-social-media-dev-storage-") and set(after) == set(names()) - {"storage"}
+        storage = next(e for e in doc["stacks"] if e["key"] == "storage")
+        assert storage["planned_stack"]["status"] == "REVIEW_IN_PROGRESS" and storage["action"] == "create"
+        recorder.clear()
+        applied = run_deploy(env, "apply", "--env", ENV, "--local", "--plan", str(plan_file))
+        assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-2000:]
+        assert "[storage] deployed (CREATE_COMPLETE): the planned change set" in applied.stdout
+        executed = [c["params"]["ChangeSetName"] for c in calls(recorder, "ExecuteChangeSet")]
+        assert executed[0] == planned["storage"]
+        made = [c["params"]["StackName"] for c in calls(recorder, "CreateChangeSet")]
+        settle = applied.stdout.index("settle: storage")
+        assert sorted(made[:len(after)]) == sorted(names()[k] for k in after)  # one each, when their wave came
+        assert made[len(after):] == [names()["storage"]] and settle > 0  # storage again only in the settle step
+        for key in after:
+            assert f"[{key}] not in the plan, known after apply" in applied.stdout
+    finally:
+        mark_stale()  # the next run renders for its own account

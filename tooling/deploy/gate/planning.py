@@ -2,7 +2,8 @@
 
 Planning: which changed stacks can have their change set made now, and which only once
 an earlier wave has run ("known after apply": a parameter is the output of a stack the
-plan changes, or an import is exported only once such a stack has run); the change sets
+plan changes, an import is exported only once such a stack has run, or the code of a SAM
+stack goes into the artifacts bucket of a storage stack the plan creates); the change sets
 of the others are made, inspected and kept, and each stack is recorded as it stood.
 
 Verifying, before apply --plan executes anything: the plan is for this environment,
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ...aws import cloudformation as cfn
 from ...aws.sam_runner import SamRunner
+from ...render import naming
 from .. import parameters, planfile, states
 from ..workspace import Workspace
 from . import changesets, check
@@ -49,7 +51,15 @@ def known_after_apply(ws: Workspace, report: check.Report, live_exports: set[str
                 continue
             if facts.filled.missing:
                 result[key] = f"it needs {'; '.join(facts.filled.missing)}"
+                continue
+            if ws.stacks[key].get("sam") and key != naming.STORAGE and _created(report, naming.STORAGE):
+                result[key] = f"its code is packaged into the artifacts bucket of stack {naming.STORAGE}, which this plan creates"
     return result
+
+
+def _created(report: check.Report, key: str) -> bool:
+    facts = report.facts.get(key)
+    return bool(facts and facts.target and facts.state.action in (states.ABSENT, states.REPLACE))
 
 
 @dataclass
