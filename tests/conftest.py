@@ -45,6 +45,35 @@ def load_template(out: Path, manifest: dict, key: str) -> dict:
     return cfn_yaml.load((out / stack["template"]).read_text())
 
 
+CFN_LINT = ROOT / ".tools" / "cfn-lint" / "bin" / "cfn-lint"
+
+
+def cfn_lint_errors(paths, project_rules: bool = True) -> dict[str, list[dict]]:
+    """cfn-lint's errors (level Error) per file, run as CI runs it (from the repository root,
+    .cfnlintrc). The project's own rules (E9xxx) hold only the project's templates (those
+    that declare Metadata.StackRole), and only with `project_rules`; otherwise a template is
+    held to AWS's rules, what CloudFormation itself would refuse."""
+    import json as _json
+
+    if not CFN_LINT.exists():
+        pytest.fail(f"{CFN_LINT.relative_to(ROOT)} is missing: run ci/setup.sh")
+    paths = [str(p) for p in paths]
+    ours = [p for p in paths if project_rules and "StackRole" in Path(p).read_text(encoding="utf-8", errors="replace")]
+    theirs = [p for p in paths if p not in ours]
+    errors: dict[str, list[dict]] = {p: [] for p in paths}
+    for group, extra in ((ours, []), (theirs, ["--ignore-checks", "E9"])):
+        if not group:
+            continue
+        result = subprocess.run([str(CFN_LINT), "--format", "json", *extra, "--", *group], cwd=ROOT,
+                                capture_output=True, text=True, timeout=600)
+        assert "Traceback" not in result.stderr, result.stderr[-3000:]
+        for match in _json.loads(result.stdout or "[]"):
+            if match["Level"] == "Error":
+                errors[match["Filename"]].append({"rule": match["Rule"]["Id"], "message": match["Message"],
+                                                  "path": match["Location"]["Path"]})
+    return errors
+
+
 # --- end-to-end: one embedded local AWS (ministack) for the test session, bound to
 # 127.0.0.1 on a free port, bounded in time, stopped by its process id.
 
@@ -59,15 +88,35 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def local_aws(tmp_path_factory):
+    yield from running_local_aws(tmp_path_factory)
+
+
+def running_local_aws(tmp_path_factory):
+    """An emulator of its own and the environment that reaches it; on the way out, stopped,
+    and every template deploy.py sent to it linted."""
     from tooling.aws.emulator import Emulator
 
     emulator = Emulator.start(tmp_path_factory.mktemp("local-aws"), lifetime_seconds=LIFETIME_SECONDS)
+    sent = tmp_path_factory.mktemp("templates-sent")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"AWS_ENDPOINT_URL": emulator.endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                 "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "SAM_CLI_TELEMETRY": "0",
-                "DEPLOY_POLL_SECONDS": "1"})
+                "DEPLOY_POLL_SECONDS": "1", "DEPLOY_RECORD_TEMPLATES": str(sent)})
     yield env
+    import boto3
+
+    cfn = boto3.client("cloudformation", endpoint_url=emulator.endpoint, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    stacks_made = bool(cfn.list_stacks()["StackSummaries"])
     emulator.stop()
+    # Every template deploy.py sent to the local AWS, however it was built, is one AWS
+    # accepts: the emulator takes templates AWS refuses, so it is linted here, by AWS's rules
+    # (some scenarios deploy renders of deliberately edited templates that break the
+    # project's own rules; ci/lint.sh holds the real renders to those).
+    files = sorted(sent.glob("*.template"))
+    assert files or not stacks_made, f"stacks were made but no template was recorded in {sent}"
+    failing = {Path(f).name: e for f, e in cfn_lint_errors(files, project_rules=False).items() if e} if files else {}
+    assert not failing, f"templates sent to the local AWS that AWS would refuse (cfn-lint errors): {failing}"
 
 
 def mark_stale(out: Path = ROOT / "build" / "local-dev") -> None:

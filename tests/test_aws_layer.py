@@ -354,6 +354,7 @@ def test_resources_by_physical_id_other_errors_propagate(stub, code, message):
 
 # --- lookups -------------------------------------------------------------------------------
 
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 NAME = "app-dev-thing"
 DENIED = f"User: arn:aws:iam::{ACCOUNT}:user/dev is not authorized to perform this action"
 
@@ -441,12 +442,35 @@ CASES = {
         exists={"deliveryDestination": {"name": NAME}},
         missing=error("ResourceNotFoundException", "Delivery destination not found"),
         denied=error("AccessDeniedException", DENIED), unsupported=error("UnknownOperationException", "")),
+    "AWS::KMS::Alias": dict(
+        service="kms", method="describe_key", op="DescribeKey", params={"KeyId": NAME},
+        exists={"KeyMetadata": {"KeyId": KEY_ID, "KeyState": "Enabled"}},
+        missing=error("NotFoundException", f"Alias arn:aws:kms:{REGION}:{ACCOUNT}:{NAME} is not found."),
+        denied=error("AccessDeniedException", DENIED), unsupported=error("UnknownOperationException", "")),
+    "AWS::KMS::Key": dict(
+        service="kms", method="describe_key", op="DescribeKey", params={"KeyId": NAME},
+        exists={"KeyMetadata": {"KeyId": KEY_ID, "KeyState": "PendingDeletion"}},  # still there: it still encrypts
+        missing=error("NotFoundException", f"Key 'arn:aws:kms:{REGION}:{ACCOUNT}:key/{NAME}' does not exist"),
+        denied=error("AccessDeniedException", DENIED), unsupported=error("UnknownOperationException", "")),
     "AWS::S3::Bucket": dict(
         service="s3", method="head_bucket", op="HeadBucket", params={"Bucket": NAME},
         exists={"BucketRegion": REGION},
         missing=error("404", "Not Found", 404),  # HEAD has no body: the code is the status
         denied=None, unsupported=error("NotImplemented", "", 501)),
 }
+
+
+def test_a_key_is_found_by_its_alias(stub):
+    stubber = stub("kms")
+    stubber.add_response("describe_key", {"KeyMetadata": {"KeyId": KEY_ID, "KeyState": "Enabled"}}, {"KeyId": "alias/x-storage"})
+    found = lookups.key_behind_alias(REGION, "alias/x-storage")
+    assert (found.lookup.state, found.key_id, found.key_state) == ("exists", KEY_ID, "Enabled")
+    stubber.add_client_error("describe_key", "NotFoundException", "Alias arn:aws:kms:eu-west-1:1:alias/y is not found.",
+                             expected_params={"KeyId": "alias/y"})
+    assert lookups.key_behind_alias(REGION, "alias/y").lookup.state == "missing"
+    stubber.add_client_error("describe_key", "AccessDeniedException", DENIED, expected_params={"KeyId": "alias/z"})
+    denied = lookups.key_behind_alias(REGION, "alias/z")
+    assert denied.lookup.state == "unknown" and denied.key_id == ""
 
 
 def test_every_lookup_has_a_case():

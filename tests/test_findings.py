@@ -410,3 +410,16 @@ def test_by_kind():
     assert findings.by_kind(every, {"--allow-orphans", "--allow-unknown"}) == ([state], [orphan, unknown], [note])
     # no flag overrides a kind without one
     assert findings.by_kind([state], {"--allow-orphans", "--allow-unknown", "--force"}) == ([state], [], [])
+
+
+@pytest.mark.parametrize("status", ["DELETE_FAILED", "IMPORT_ROLLBACK_FAILED", "ROLLBACK_FAILED"])
+def test_storage_that_can_only_be_deleted_is_deleted_then_adopted_then_applied(status):
+    state = states.TABLE[status]
+    finding = findings.state_finding("storage", "app-dev-storage", state, ["MediaBucketPolicy"], "dev", True)
+    steps = finding.fix.split("; 2) ")
+    assert "delete-stack --stack-name app-dev-storage" in steps[0] and "--no-enable-termination-protection" in steps[0]
+    assert "continue-update-rollback" not in finding.fix
+    assert steps[1].startswith("python deploy.py adopt --env dev --local")
+    assert finding.fix.endswith("3) python deploy.py apply --env dev --local")
+    other = findings.state_finding("backend", "app-dev-backend", state, [], "dev", True)
+    assert "deploy.py adopt" not in other.fix  # only storage holds what adopt takes back

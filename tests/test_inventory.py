@@ -382,3 +382,14 @@ def test_every_named_type_has_a_lookup():
     for rtype in inventory.NAME_PROPERTIES:
         assert inventory.DEPLOYED_TYPE.get(rtype, rtype) in lookups.LOOKUPS, rtype
     assert not set(inventory.NAME_PROPERTIES) & set(inventory.NOT_GLOBAL_NAMES)
+
+
+def test_a_key_is_named_by_the_alias_that_points_at_it():
+    template = {"Resources": {
+        "Key": {"Type": "AWS::KMS::Key", "Properties": {}},
+        "KeyAlias": {"Type": "AWS::KMS::Alias", "Properties": {"AliasName": "alias/app-storage", "TargetKeyId": {"Ref": "Key"}}},
+        "Loose": {"Type": "AWS::KMS::Key", "Properties": {}},  # no alias: nothing can find it once no stack holds it
+    }}
+    named = inventory.named_resources("storage", "app-storage", template, "123456789012", "us-east-1")
+    assert [(r.logical_id, r.type, r.name, r.by_alias) for r in named] == [
+        ("KeyAlias", "AWS::KMS::Alias", "alias/app-storage", False), ("Key", "AWS::KMS::Key", "alias/app-storage", True)]

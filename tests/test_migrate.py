@@ -120,3 +120,42 @@ def test_old_stacks_are_deleted_importers_first():
     assert order.index("Pipeline") < order.index("Storage")
     with pytest.raises(migrate.Refused, match="cycle"):
         migrate.deletion_order(["A", "B"], {"A": {"B"}, "B": {"A"}})
+
+
+def test_retain_accepts_a_retained_policy_re_evaluated_through_its_retained_bucket():
+    """As CloudFormation describes it (and the local AWS measured it): the bucket policy's
+    PolicyDocument refers to the bucket's Arn, so beside its own policy change it shows a
+    dynamic re-evaluation caused by the bucket, which is retained in the same step."""
+    def detail(attribute, evaluation="Static", source="DirectModification", causing=None):
+        return {"Target": {"Attribute": attribute, "RequiresRecreation": "Never"}, "Evaluation": evaluation,
+                "ChangeSource": source, **({"CausingEntity": causing} if causing else {})}
+    policy = {"ResourceChange": {"Action": "Modify", "LogicalResourceId": "MediaBucketPolicy", "Replacement": "Conditional",
+                                 "Scope": ["Properties", "DeletionPolicy", "UpdateReplacePolicy"],
+                                 "Details": [detail("Properties", "Dynamic", "ResourceAttribute", "MediaBucket.Arn"),
+                                             detail("DeletionPolicy"), detail("UpdateReplacePolicy")]}}
+    assert migrate.unexpected_changes([policy], "retain", {"MediaBucket", "MediaBucketPolicy"}) == []
+    # caused by something that is not retained in this step, or a direct property change: refused
+    assert migrate.unexpected_changes([policy], "retain", {"MediaBucketPolicy"}) == ["changes Properties of MediaBucketPolicy"]
+    direct = {"ResourceChange": {**policy["ResourceChange"], "Details": [detail("Properties"), detail("DeletionPolicy")]}}
+    assert migrate.unexpected_changes([direct], "retain", {"MediaBucket", "MediaBucketPolicy"}) == ["changes Properties of MediaBucketPolicy"]
+    replaced = {"ResourceChange": {**policy["ResourceChange"], "Replacement": "True"}}
+    assert migrate.unexpected_changes([replaced], "retain", {"MediaBucket", "MediaBucketPolicy"}) != []
+
+
+def test_policies_attached_to_a_moved_bucket_leave_with_it():
+    template = {"Resources": {
+        "Bucket": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain"},
+        "Policy": {"Type": "AWS::S3::BucketPolicy", "DeletionPolicy": "Retain", "Properties": {"Bucket": {"Ref": "Bucket"}}},
+        "OtherPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {"Bucket": "someone-elses"}},
+        "Reader": {"Type": "AWS::IAM::Policy", "Properties": {"Resource": {"Fn::GetAtt": ["Bucket", "Arn"]}}},
+    }}
+    assert migrate.attached_resources(template, {"Bucket"}) == ["Policy"]
+    result = migrate.removal_template(template, {"Bucket": ("AWS::S3::Bucket", "b-1")}, REGION, ACCOUNT, ["Policy"])
+    assert set(result["Resources"]) == {"OtherPolicy", "Reader"}
+    assert result["Resources"]["Reader"]["Properties"]["Resource"] == "arn:aws:s3:::b-1"
+    template["Resources"]["Reader"]["DependsOn"] = "Policy"
+    assert set(migrate.removal_template(template, {"Bucket": ("AWS::S3::Bucket", "b-1")}, REGION, ACCOUNT, ["Policy"])["Resources"]) \
+        == {"OtherPolicy", "Reader"}
+    template["Resources"]["Reader"]["Properties"]["Extra"] = {"Ref": "Policy"}
+    with pytest.raises(migrate.Unmovable):
+        migrate.removal_template(template, {"Bucket": ("AWS::S3::Bucket", "b-1")}, REGION, ACCOUNT, ["Policy"])

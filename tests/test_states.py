@@ -27,7 +27,7 @@ EXPECTED = {
     "ROLLBACK_FAILED": (RECOVER, False, False),
     "ROLLBACK_COMPLETE": (REPLACE, False, False),
     "DELETE_IN_PROGRESS": (BUSY, False, False),
-    "DELETE_FAILED": (RECOVER, False, False),
+    "DELETE_FAILED": (RECOVER, True, False),  # its exports stay until the stack is gone
     "DELETE_COMPLETE": (ABSENT, False, False),
     "UPDATE_IN_PROGRESS": (BUSY, True, False),
     "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS": (BUSY, True, False),
@@ -235,10 +235,23 @@ def test_rollback_failed_deletes_the_stack():
     assert [op for op, _ in cli_commands(states.recovery(STACK, "ROLLBACK_FAILED", []))] == ["delete-stack"]
 
 
-def test_import_rollback_failed_names_the_resources_and_continues():
+def test_import_rollback_failed_names_the_resources_and_deletes_the_stack():
     text = states.recovery(STACK, "IMPORT_ROLLBACK_FAILED", ["Imported"])
     assert "Imported" in text
-    assert [op for op, _ in cli_commands(text)] == ["describe-stack-events", "continue-update-rollback"]
+    assert [op for op, _ in cli_commands(text)] == ["describe-stack-events", "delete-stack"]
+
+
+# The operations that act on a stack only in some states: AWS's own documentation of each
+# (botocore's service model) names the states it takes.
+STATE_BOUND_OPERATIONS = {"continue-update-rollback": "ContinueUpdateRollback", "rollback-stack": "RollbackStack"}
+
+
+@pytest.mark.parametrize("status", sorted(s for s, st in states.TABLE.items() if st.action == RECOVER))
+def test_every_recovery_uses_an_operation_aws_documents_for_that_state(cfn_model, status):
+    for op, _ in cli_commands(states.recovery(STACK, status, ["A"])):
+        if op in STATE_BOUND_OPERATIONS:
+            documentation = cfn_model.operation_model(STATE_BOUND_OPERATIONS[op]).documentation
+            assert f"<code>{status}</code>" in documentation, f"{op} is not documented for {status}"
 
 
 def test_failed_resource_status():

@@ -104,6 +104,9 @@ def _migrate(local_aws):
     assert kinds[-2:] == ["import", "protect"]
     retain_frontend = next(s for s in planned["steps"] if s["kind"] == "retain" and s["stack"] == "Dev-FrontendStack")
     assert "FrontendBucketAutoDeleteObjects" in retain_frontend["resources"]  # the custom resource is never invoked on delete
+    assert "FrontendBucketPolicy" in retain_frontend["resources"]  # nor DeleteBucketPolicy called on the moved bucket
+    removals = {s["stack"]: s["resources"] for s in planned["steps"] if s["kind"] == "remove"}
+    assert removals["Dev-StorageStack"] == ["MediaBucket", "MediaBucketPolicy", "SessionsTable"]
     assert {s["StackName"]: s["StackStatus"] for s in cfn.describe_stacks()["Stacks"]} == before
     data.assert_intact("after the dry run")
 
@@ -146,3 +149,8 @@ def _migrate(local_aws):
     assert deleted.returncode == 0, deleted.stdout[-2000:]
     assert not {s["StackName"] for s in cfn.describe_stacks()["Stacks"]} & set(old)
     data.assert_intact("after the old stacks were deleted")
+    # the policies in force are the new stacks' own: deleting the old ones removed none
+    sids = {name: {s.get("Sid") for s in json.loads(s3.get_bucket_policy(Bucket=buckets[name])["Policy"])["Statement"]}
+            for name in ("media", "frontend")}
+    assert sids["media"] == {"DenyInsecureTransport"}, sids  # storage's TLS-only policy
+    assert "AllowCloudFrontOriginAccessControl" in sids["frontend"], sids  # the frontend stack's OAC grant

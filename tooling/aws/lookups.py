@@ -78,7 +78,37 @@ def _codebuild(region, account_id, name):
     return _by_error(lambda: client("codebuild", region).batch_get_projects(names=[name])["projects"], ())
 
 
+def _kms_alias(region, account_id, name):
+    return _by_error(lambda: client("kms", region).describe_key(KeyId=name)["KeyMetadata"], ("NotFoundException",))
+
+
+def _kms_key(region, account_id, key_id):
+    """A key scheduled for deletion still exists (and still encrypts what it encrypted)."""
+    return _by_error(lambda: client("kms", region).describe_key(KeyId=key_id)["KeyMetadata"], ("NotFoundException",))
+
+
+@dataclass(frozen=True)
+class KeyBehindAlias:
+    lookup: Lookup
+    key_id: str = ""
+    key_state: str = ""  # Enabled, Disabled, PendingDeletion, ... (KMS's KeyState)
+
+
+def key_behind_alias(region: str, alias: str) -> KeyBehindAlias:
+    """The KMS key an alias points at: a key has no name of its own, its alias is how it
+    is found again after its stack let go of it (DescribeKey takes "alias/<name>")."""
+    found: dict = {}
+
+    def describe():
+        found.update(client("kms", region).describe_key(KeyId=alias)["KeyMetadata"])
+        return True
+    lookup = _by_error(describe, ("NotFoundException",))
+    return KeyBehindAlias(lookup, found.get("KeyId", ""), found.get("KeyState", ""))
+
+
 LOOKUPS = {
+    "AWS::KMS::Alias": _kms_alias,
+    "AWS::KMS::Key": _kms_key,
     "AWS::S3::Bucket": _bucket,
     "AWS::DynamoDB::Table": lambda r, a, n: _by_error(
         lambda: client("dynamodb", r).describe_table(TableName=n), ("ResourceNotFoundException",)),

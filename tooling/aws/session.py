@@ -31,10 +31,43 @@ _session: boto3.session.Session | None = None
 _clients: dict[tuple[str, str | None], object] = {}
 
 
+# DEPLOY_RECORD_TEMPLATES=<folder>: every template this run sends to CloudFormation is
+# also written there, exactly as sent (the end-to-end tests lint each one: the local AWS
+# accepts templates AWS refuses). Unset, nothing is registered and nothing is written.
+RECORD_TEMPLATES = "DEPLOY_RECORD_TEMPLATES"
+_SENDS_TEMPLATES = ("CreateChangeSet", "CreateStack", "UpdateStack")
+_recorded = 0
+
+
+def record_template(operation: str, stack_name: str, body: str) -> None:
+    """Write one template sent to CloudFormation (or put where it reads it) into the record folder, if any."""
+    global _recorded
+    folder = os.environ.get(RECORD_TEMPLATES)
+    if not folder or not isinstance(body, str):
+        return
+    with _lock_record:
+        _recorded += 1
+        name = f"{os.getpid()}-{_recorded:04d}-{operation}-{stack_name.rsplit('/', 1)[-1] or 'template'}.template"
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "w", encoding="utf-8") as handle:
+        handle.write(body)
+
+
+_lock_record = threading.Lock()
+
+
+def _record_sent(params, model, **_):
+    if "TemplateBody" in params:
+        record_template(model.name, str(params.get("StackName", "")), params["TemplateBody"])
+
+
 def _session_locked() -> boto3.session.Session:
     global _session
     if _session is None:
         _session = boto3.session.Session()
+        if os.environ.get(RECORD_TEMPLATES):
+            for operation in _SENDS_TEMPLATES:
+                _session.events.register(f"provide-client-params.cloudformation.{operation}", _record_sent)
     return _session
 
 
@@ -76,9 +109,10 @@ def error_message(exc: ClientError) -> str:
 
 def describe_error(exc: BaseException) -> str:
     """One line for any AWS failure: the operation, the code and AWS's own message."""
+    notes = "".join(f" {note}" for note in getattr(exc, "__notes__", ()))  # e.g. a cleanup that failed after it
     if isinstance(exc, ClientError):
-        return f"AWS {exc.operation_name}: {error_code(exc)}: {error_message(exc)}"
-    return f"AWS: {exc}"
+        return f"AWS {exc.operation_name}: {error_code(exc)}: {error_message(exc)}{notes}"
+    return f"AWS: {exc}{notes}"
 
 
 def endpoint_description() -> str:

@@ -36,7 +36,7 @@ TABLE: dict[str, State] = dict([
     _row("ROLLBACK_FAILED", RECOVER),
     _row("ROLLBACK_COMPLETE", REPLACE),          # a failed first create: holds nothing
     _row("DELETE_IN_PROGRESS", BUSY),
-    _row("DELETE_FAILED", RECOVER),
+    _row("DELETE_FAILED", RECOVER, True),        # its exports stay until the stack is gone
     _row("DELETE_COMPLETE", ABSENT),
     _row("UPDATE_IN_PROGRESS", BUSY, True),
     _row("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", BUSY, True),
@@ -92,8 +92,12 @@ def recovery(stack_name: str, status: str, failed_resources: list[str]) -> str:
         retain = f" --retain-resources {skip}" if failed_resources else ""
         return f"aws cloudformation delete-stack --stack-name {stack_name}{retain}"
     if status == "IMPORT_ROLLBACK_FAILED":
-        return (f"resolve {skip or 'the resources named in its events'} by hand (aws cloudformation describe-stack-events "
-                f"--stack-name {stack_name}), then: aws cloudformation continue-update-rollback --stack-name {stack_name}")
+        # ContinueUpdateRollback is documented for UPDATE_ROLLBACK_FAILED only, RollbackStack for
+        # CREATE_FAILED and UPDATE_FAILED: a stack whose import rollback failed can only be deleted.
+        # Resources kept on delete (Retain, RetainExceptOnCreate) stay, with their data.
+        return (f"see what stopped the rollback{' of ' + skip if skip else ''} (aws cloudformation describe-stack-events "
+                f"--stack-name {stack_name}); then delete the stack, which keeps every resource whose DeletionPolicy retains it: "
+                f"aws cloudformation delete-stack --stack-name {stack_name}")
     return f"aws cloudformation describe-stack-events --stack-name {stack_name}"
 
 

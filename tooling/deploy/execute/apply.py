@@ -159,8 +159,7 @@ def _execute(ws: Workspace, facts: check.StackFacts, change_set: str, state: sta
     if not owned:
         progress.update(key, "executing the planned change set")
         since = cfn.last_event_time(region, name) if facts.stack else None
-    executed = False
-    try:
+    with changesets.Executing(region, change_set, delete=owned) as run:
         old = new = None
         if exists:
             facts.filled = filled
@@ -175,11 +174,7 @@ def _execute(ws: Workspace, facts: check.StackFacts, change_set: str, state: sta
         if refused:
             return Outcome(key, "refused", state.status, "its change set did not pass inspection; nothing was executed",
                            notes=notes, refused=refused)
-        cfn.execute_change_set(region, change_set)
-        executed = True
-    finally:
-        if owned and not executed:
-            cfn.delete_change_set(region, change_set)
+        run.execute()
 
     def watch(stack: dict) -> None:
         progress.update(key, stack["StackStatus"], _latest_event(region, name, since))

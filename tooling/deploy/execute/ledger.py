@@ -36,6 +36,9 @@ def commands_for(ws: Workspace, stack_key: str, resource_type: str, physical_id:
         "AWS::S3::Bucket": f"aws s3 rb s3://{physical_id} --force   # deletes every object and version: the data is gone",
         "AWS::DynamoDB::Table": f"aws dynamodb update-table --table-name {physical_id} --no-deletion-protection-enabled && aws dynamodb delete-table --table-name {physical_id}",
         "AWS::Logs::LogGroup": f"aws logs delete-log-group --log-group-name {physical_id}",
+        # Never advised: whatever the key encrypted (the retained buckets' objects) is lost with it.
+        "AWS::KMS::Key": "keep it: the retained buckets' objects are encrypted with it and become unreadable without it",
+        "AWS::KMS::Alias": f"aws kms delete-alias --alias-name {physical_id}   # the retained key can no longer be found by deploy.py adopt",
     }.get(resource_type, f"delete {resource_type} {physical_id} in its console or CLI")
     return {"adopt": adopt, "remove": remove}
 

@@ -126,6 +126,41 @@ def create(ws: Workspace, prepared: Prepared, stack_exists: bool, import_existin
                                  parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(prepared.parameters.items())])
 
 
+class Executing:
+    """The life of a created change set: executed, or deleted on the way out.
+
+        with Executing(region, change_set_id) as run:
+            ...inspect; return without executing, and it is deleted...
+            run.execute()
+
+    If ExecuteChangeSet raises (CloudFormation may have acted before its answer was
+    lost), the deletion that follows is attempted, but its own error never replaces the
+    execute's: it is added to that error as a note. With delete=False (a saved plan's
+    change set, which this run did not make) it is left as it is."""
+
+    def __init__(self, region: str, change_set_id: str, delete: bool = True):
+        self.region, self.change_set_id, self.executed, self.delete = region, change_set_id, False, delete
+
+    def execute(self) -> None:
+        cfn.execute_change_set(self.region, self.change_set_id)
+        self.executed = True
+
+    def __enter__(self) -> "Executing":
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if self.executed or not self.delete:
+            return False
+        if error is None:
+            cfn.delete_change_set(self.region, self.change_set_id)  # nothing else in flight: its error is the error
+            return False
+        try:
+            cfn.delete_change_set(self.region, self.change_set_id)
+        except Exception as cleanup:  # noqa: BLE001 - reported with the error that matters
+            error.add_note(f"(the change set {self.change_set_id} could not be deleted afterwards: {cleanup})")
+        return False
+
+
 @dataclass
 class Inspection:
     change_set_id: str

@@ -113,7 +113,7 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
     and plan; apply inspects, instead, the change sets it then executes)."""
     report = Report(gather(ws, keys))
     for facts in report.facts.values():
-        finding = findings.state_finding(facts.key, facts.name, facts.state, facts.failed_resources)
+        finding = findings.state_finding(facts.key, facts.name, facts.state, facts.failed_resources, ws.env, ws.local)
         if finding:
             report.findings.append(finding)
         for parameter in facts.filled.pending:

@@ -56,12 +56,22 @@ def command(ws_env: str, local: bool, *words: str) -> str:
 
 # --- stack states -----------------------------------------------------------------------
 
-def state_finding(key: str, stack_name: str, state: states.State, failed_resources: list[str]) -> Finding | None:
+# States the storage stack leaves only by being deleted: its buckets, table and key are
+# kept (every one is retained on delete), and adopt takes them back.
+STORAGE_GONE_BY_DELETE = ("DELETE_FAILED", "ROLLBACK_FAILED", "IMPORT_ROLLBACK_FAILED")
+
+
+def state_finding(key: str, stack_name: str, state: states.State, failed_resources: list[str],
+                  env: str = "", local: bool = False) -> Finding | None:
     if state.action == states.RECOVER:
         named = f" (stuck on: {', '.join(failed_resources)})" if failed_resources else ""
+        fix = states.recovery(stack_name, state.status, failed_resources)
+        if key == naming.STORAGE and state.status in STORAGE_GONE_BY_DELETE and env:
+            fix = (f"1) {fix} (termination protection must be off first: aws cloudformation update-termination-protection "
+                   f"--no-enable-termination-protection --stack-name {stack_name}); every bucket, the table and the key are "
+                   f"retained on delete; 2) {command(env, local, 'adopt')}; 3) {command(env, local, 'apply')}")
         return Finding("stack-state", key, stack_name,
-                       f"is {state.status}{named}: CloudFormation accepts no update until it is recovered; nothing is sent to it",
-                       states.recovery(stack_name, state.status, failed_resources))
+                       f"is {state.status}{named}: CloudFormation accepts no update until it is recovered; nothing is sent to it", fix)
     if state.action == states.BUSY:
         return Finding("stack-state", key, stack_name, f"is {state.status}: another operation is running on it",
                        "wait until it ends (python deploy.py status), then run this again")
@@ -77,9 +87,9 @@ def state_finding(key: str, stack_name: str, state: states.State, failed_resourc
 def resource_finding(item: inventory.Surveyed, declared_by: str, env: str, local: bool) -> Finding | None:
     """declared_by: the name of the stack whose render declares the resource."""
     r = item.resource
-    subject = f"{r.type} {r.name or r.logical_id}"
+    subject = f"{r.type} {item.physical_id or r.logical_id}" + (f" ({r.name})" if r.by_alias else "")
     if item.state == inventory.ORPHAN:
-        if r.stack == naming.STORAGE and r.type in stateful.STATEFUL_TYPES:
+        if r.stack == naming.STORAGE and r.type in inventory.ADOPTABLE:  # buckets, the table, the key and its alias
             fix = f"adopt it into the storage stack, data kept: {command(env, local, 'adopt')}"
         else:
             fix = (f"delete it by hand if it holds nothing you need, or take it over into {r.stack}: "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ...aws import cloudformation as cfn
 from ...aws import lookups
@@ -43,6 +43,7 @@ NAME_PROPERTIES = {
     "AWS::Events::Rule": "Name",
     "AWS::Logs::DeliverySource": "Name",
     "AWS::Logs::DeliveryDestination": "Name",
+    "AWS::KMS::Alias": "AliasName",
 }
 
 # Types whose name-like property is not a global name: it refers to another resource,
@@ -58,6 +59,11 @@ NOT_GLOBAL_NAMES = {
     "AWS::S3::BucketPolicy": "Bucket refers to the bucket it is attached to",
 }
 
+# What adopt imports into the storage stack, by type: the key of its ResourceIdentifier (the
+# primaryIdentifier of the type's registry schema). A stateful resource and what finds it again.
+ADOPTABLE = {"AWS::S3::Bucket": "BucketName", "AWS::DynamoDB::Table": "TableName",
+             "AWS::KMS::Key": "KeyId", "AWS::KMS::Alias": "AliasName"}
+
 # The type CloudFormation records for a resource declared with a SAM type.
 DEPLOYED_TYPE = {"AWS::Serverless::Function": "AWS::Lambda::Function"}
 
@@ -70,6 +76,7 @@ class NamedResource:
     logical_id: str
     type: str
     name: str  # "" when the name could not be resolved
+    by_alias: bool = False  # a KMS key, which has no name: `name` is the alias that points at it
 
     @property
     def deployed_type(self) -> str:
@@ -90,10 +97,15 @@ class Surveyed:
     owner: Owner | None = None
     reason: str = ""
     unsupported: bool = False  # unknown only because the endpoint does not implement the lookup
+    found_id: str = ""  # the physical id, where it is not the name (a key found by its alias: its key id)
+
+    @property
+    def physical_id(self) -> str:
+        return self.found_id or self.resource.name
 
     def as_json(self) -> dict:
         return {**asdict(self.resource), "state": self.state, "owner": asdict(self.owner) if self.owner else None,
-                "reason": self.reason}
+                "reason": self.reason, "physical_id": self.physical_id}
 
 
 # --- pure ----------------------------------------------------------------------------
@@ -126,6 +138,20 @@ def named_resources(key: str, stack_name: str, template: dict, account_id: str, 
         except UserError:
             name = ""
         found.append(NamedResource(key, logical_id, kind, name))
+    return found + keys_by_alias(key, template, found)
+
+
+def keys_by_alias(key: str, template: dict, named: list[NamedResource]) -> list[NamedResource]:
+    """The KMS keys of the template that an alias of the same template names (TargetKeyId:
+    Ref <key>): a key has no name, so its alias is how it is found once no stack holds it."""
+    resources = template.get("Resources") or {}
+    aliases = {r.logical_id: r.name for r in named if r.type == "AWS::KMS::Alias"}
+    found = []
+    for logical_id, alias in aliases.items():
+        target = ((resources[logical_id] or {}).get("Properties") or {}).get("TargetKeyId")
+        ref = target.get("Ref") if isinstance(target, dict) and set(target) == {"Ref"} else None
+        if ref and (resources.get(ref) or {}).get("Type") == "AWS::KMS::Key":
+            found.append(NamedResource(key, ref, "AWS::KMS::Key", alias, by_alias=True))
     return found
 
 
@@ -200,14 +226,20 @@ def survey(resources: list[NamedResource], stack_names: dict[str, str], region: 
         declared_by = stack_names[resource.stack]
         if not resource.name:
             return classify(resource, declared_by, lookups.Lookup("unknown"), None)
-        found = lookups.lookup(region, account_id, resource.deployed_type, resource.name)
+        physical = physical_id(resource.deployed_type, resource.name, account_id, region)
+        if resource.by_alias:
+            behind = lookups.key_behind_alias(region, resource.name)
+            found, physical = behind.lookup, behind.key_id
+        else:
+            found = lookups.lookup(region, account_id, resource.deployed_type, resource.name)
         if found.state != "exists":
             return classify(resource, declared_by, found, None)
         try:
-            owner = owners.owner(resource.deployed_type, physical_id(resource.deployed_type, resource.name, account_id, region))
+            owner = owners.owner(resource.deployed_type, physical)
         except (ClientError, BotoCoreError) as exc:
             return Surveyed(resource, UNKNOWN, reason=f"owner lookup failed: {describe_error(exc)}")
-        return classify(resource, declared_by, found, owner)
+        surveyed = classify(resource, declared_by, found, owner)
+        return replace(surveyed, found_id=physical) if resource.by_alias else surveyed
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(one, resources))

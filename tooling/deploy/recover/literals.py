@@ -4,6 +4,11 @@ that leaves a template (migrate's removal) or stands in one without its neighbou
 (adopt's import) must not refer to what is not there."""
 from __future__ import annotations
 
+import re
+
+# ${Name} or ${Name.Attribute} in Fn::Sub (${!Literal} is CloudFormation's escape for a literal)
+SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+
 
 class Unmovable(Exception):
     """A reference with no literal form known in advance: nothing is changed."""
@@ -13,7 +18,9 @@ def literal(resource_type: str, name: str, attribute: str | None, region: str, a
     """The physical value of Ref (attribute None) or GetAtt of a bucket or table, as AWS documents them."""
     if attribute is None:
         return name
-    if resource_type == "AWS::S3::Bucket":
+    if resource_type == "AWS::KMS::Key":  # name: its key id
+        values = {"Arn": f"arn:aws:kms:{region}:{account_id}:key/{name}", "KeyId": name}
+    elif resource_type == "AWS::S3::Bucket":
         values = {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
                   "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
                   "DualStackDomainName": f"{name}.s3.dualstack.{region}.amazonaws.com"}
@@ -51,7 +58,7 @@ def rewrite(value, targets: dict[str, tuple[str, str]], region: str, account_id:
         text, local = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
         for lid, (kind, name) in targets.items():
             text = text.replace("${" + lid + "}", literal(kind, name, None, region, account_id))
-            for attribute in ("Arn", "DomainName", "RegionalDomainName", "DualStackDomainName"):
+            for attribute in ("Arn", "DomainName", "RegionalDomainName", "DualStackDomainName", "KeyId"):
                 if "${" + f"{lid}.{attribute}" + "}" in text:
                     text = text.replace("${" + f"{lid}.{attribute}" + "}", literal(kind, name, attribute, region, account_id))
         local = rewrite(local, targets, region, account_id, keep_unknown)

@@ -28,6 +28,7 @@ from ...aws import s3
 from ...paths import ROOT
 from ...render import cfn_yaml, naming, stateful
 from ..gate import findings, inventory
+from ..gate.changesets import Executing
 from . import literals
 from .. import stacks, states
 from .literals import Unmovable
@@ -39,6 +40,12 @@ from ..workspace import Workspace
 # a bucket tagged aws-cdk:auto-delete-objects=true, and only on a Delete event.
 AUTO_DELETE_TYPES = ("Custom::S3AutoDeleteObjects", "Custom::AutoDeleteObjects")
 AUTO_DELETE_TAG = "aws-cdk:auto-delete-objects"
+# Resources whose deletion changes the bucket they are attached to: a BucketPolicy's delete
+# calls DeleteBucketPolicy (wiping whatever policy is in force then: storage's TLS-only
+# policy, or the OAC grant CloudFront needs); CDK's notifications resource rewrites the
+# bucket's notification configuration; CDK's auto-delete resource empties it. They leave
+# the old stack with the bucket (retained, removed), so deleting the old stack acts on nothing.
+ATTACHED_TYPES = ("AWS::S3::BucketPolicy", "Custom::S3BucketNotifications") + AUTO_DELETE_TYPES
 RETAIN = "Retain"
 PLACEHOLDER = "MigratedAwayPlaceholder"
 
@@ -93,6 +100,14 @@ def auto_delete_resources(template: dict, bucket_ids: set[str]) -> list[str]:
                   if (r or {}).get("Type") in AUTO_DELETE_TYPES and _refers_to((r or {}).get("Properties") or {}, bucket_ids))
 
 
+def attached_resources(template: dict, moved_ids: set[str]) -> list[str]:
+    """The resources of the old stack that act on a moved bucket or table (ATTACHED_TYPES
+    whose properties refer to one): they are retained and removed with it."""
+    return sorted(lid for lid, r in (template.get("Resources") or {}).items()
+                  if lid not in moved_ids and (r or {}).get("Type") in ATTACHED_TYPES
+                  and _refers_to((r or {}).get("Properties") or {}, moved_ids))
+
+
 def retain_template(template: dict, logical_ids) -> dict:
     """The template as deployed, with DeletionPolicy and UpdateReplacePolicy Retain on these."""
     result = json.loads(json.dumps(template))
@@ -102,15 +117,21 @@ def retain_template(template: dict, logical_ids) -> dict:
     return result
 
 
-def removal_template(template: dict, moved: dict[str, tuple[str, str]], region: str, account_id: str) -> dict:
-    """The template without the moved resources (logical id -> (type, name)); every
-    reference to them rewritten to its literal physical value, DependsOn on them dropped."""
+def removal_template(template: dict, moved: dict[str, tuple[str, str]], region: str, account_id: str,
+                     attached=()) -> dict:
+    """The template without the moved resources (logical id -> (type, name)) and the
+    resources attached to them; every reference to a moved one rewritten to its literal
+    physical value, DependsOn on any removed one dropped. A reference to an attached one
+    from what stays has no literal form: Unmovable."""
     result = {k: v for k, v in json.loads(json.dumps(template)).items()}
-    resources = {lid: r for lid, r in (result.get("Resources") or {}).items() if lid not in moved}
+    gone = set(moved) | set(attached)
+    resources = {lid: r for lid, r in (result.get("Resources") or {}).items() if lid not in gone}
+    if attached and _refers_to({k: v for k, v in result.items() if k != "Resources"} | {"Resources": resources}, set(attached)):
+        raise Unmovable(f"what stays in the stack refers to {', '.join(sorted(attached))}, which leave(s) it with the moved resources")
     for lid, resource in resources.items():
         depends = resource.get("DependsOn")
         if depends is not None:
-            kept = [d for d in ([depends] if isinstance(depends, str) else depends) if d not in moved]
+            kept = [d for d in ([depends] if isinstance(depends, str) else depends) if d not in gone]
             if kept:
                 resource["DependsOn"] = kept
             else:
@@ -155,7 +176,12 @@ def unexpected_changes(raw_changes: list[dict], step: str, ids: set[str]) -> lis
             if action != "Modify" or lid not in ids:
                 problems.append(f"{verbs.get(action, action)} {lid}")
             elif not scope or not scope <= POLICY_SCOPES:
-                problems.append(f"changes {', '.join(sorted(scope - POLICY_SCOPES)) or 'something'} of {lid}")
+                # a retained resource that refers to another retained one (a bucket policy to its
+                # bucket) shows its references re-evaluated: no value changes, its policies do
+                rest = {**rc, "Details": [d for d in rc.get("Details") or []
+                                          if (d.get("Target") or {}).get("Attribute") not in POLICY_SCOPES]}
+                if not _only_follows(rest, ids):
+                    problems.append(f"changes {', '.join(sorted(scope - POLICY_SCOPES)) or 'something'} of {lid}")
         else:
             if action == "Add" and lid != PLACEHOLDER:
                 problems.append(f"adds {lid}")
@@ -220,8 +246,9 @@ def plan_steps(moves: list[Move], templates: dict[str, dict], tagged: set[str] =
     for stack, held in sorted(by_stack.items()):
         ids = {m.old_logical_id for m in held}
         auto = auto_delete_resources(templates[stack], {m.old_logical_id for m in held if m.type == "AWS::S3::Bucket"})
+        attached = attached_resources(templates[stack], ids)
         resources = templates[stack].get("Resources") or {}
-        unretained = sorted(lid for lid in ids | set(auto)
+        unretained = sorted(lid for lid in ids | set(attached)
                             if (resources[lid].get("DeletionPolicy"), resources[lid].get("UpdateReplacePolicy")) != (RETAIN, RETAIN))
         still_tagged = sorted(m.name for m in held if m.name in tagged)
         if auto and still_tagged:
@@ -229,8 +256,9 @@ def plan_steps(moves: list[Move], templates: dict[str, dict], tagged: set[str] =
                                               f"{', '.join(auto)} act(s) on (CDK's handler empties only a bucket carrying it)", auto))
         if unretained:
             harmless.append(Step("retain", stack, "set DeletionPolicy and UpdateReplacePolicy Retain, nothing else", unretained))
-        removals.append(Step("remove", stack, "remove them from the stack (retained: they stay, with their data); "
-                                           "references become literal values", sorted(ids)))
+        removals.append(Step("remove", stack, "remove them, and what acts on them (bucket policies, CDK's custom resources), "
+                                           "from the stack (retained: they stay, with their data and policies); "
+                                           "references become literal values", sorted(ids | set(attached))))
     steps = harmless + removals
     to_import = [m for m in moves if m.state in ("in-old-stack", "orphan")]
     if to_import:
@@ -274,8 +302,7 @@ def _run_change_set(ws: Workspace, stack: dict, template: dict, log, ids: set[st
     body = json.dumps(template)
     change_set = cfn.create_change_set(ws.region, name, "UPDATE", capabilities, template_body=body,
                                        tags={t["Key"]: t["Value"] for t in stack.get("Tags", [])}, parameters=parameters)
-    executed = False
-    try:
+    with Executing(ws.region, change_set) as run:
         described = cfn.wait_change_set(ws.region, change_set)
         outcome, reason = findings.change_set_outcome(described)
         if outcome == "no-changes":
@@ -287,11 +314,7 @@ def _run_change_set(ws: Workspace, stack: dict, template: dict, log, ids: set[st
         if problems:
             raise Refused(f"{name}: the {what} change set would do more than {what}: {'; '.join(problems)}")
         since = cfn.last_event_time(ws.region, name)
-        cfn.execute_change_set(ws.region, change_set)
-        executed = True
-    finally:
-        if not executed:
-            cfn.delete_change_set(ws.region, change_set)
+        run.execute()
     ended = stacks.wait_executed(ws.region, name, since, 3600, 1)
     if not ended.succeeded:
         failure = ended.failure
@@ -319,14 +342,16 @@ def run_step(ws: Workspace, step: Step, moves: list[Move], templates: dict[str, 
         _run_change_set(ws, stack, retain_template(deployed, step.resources), log, set(step.resources), "retain")
     elif step.kind == "remove":
         moved = {m.old_logical_id: (m.type, m.name) for m in moves if m.old_stack == step.stack}
-        still = {lid for lid in moved if (deployed.get("Resources") or {}).get(lid, {}).get("DeletionPolicy") != RETAIN}
+        attached = attached_resources(deployed, set(moved))
+        still = {lid for lid in set(moved) | set(attached)
+                 if (deployed.get("Resources") or {}).get(lid, {}).get("DeletionPolicy") != RETAIN}
         if still:  # never remove what the stack would delete
             raise Refused(f"{step.stack}: {', '.join(sorted(still))} not retained; run migrate again")
         try:
-            template = removal_template(deployed, moved, ws.region, ws.account_id)
+            template = removal_template(deployed, moved, ws.region, ws.account_id, attached)
         except Unmovable as exc:
             raise Refused(f"{step.stack}: {exc}") from None
-        _run_change_set(ws, stack, template, log, set(moved), "remove")
+        _run_change_set(ws, stack, template, log, set(moved) | set(attached), "remove")
 
 
 @dataclass
@@ -353,11 +378,14 @@ def run(ws: Workspace, steps: list[Step], moves: list[Move], templates: dict[str
                 log(f"migrate: stopped after {step.kind} as asked; run it again to go on")
                 result.stopped = True
                 return result
-        if any(s.kind == "import" for s in steps):
-            log("migrate: import into the storage stack")
-            adopted = adopt.run_adopt(ws, log)
-            if adopted.status not in ("done", "nothing"):
-                raise Refused(f"import: {adopted.detail}")
+        # Always: with nothing left to import, adopt still protects (and verifies) a storage
+        # stack that exists, which a run stopped right after its import left unprotected.
+        log("migrate: import into the storage stack" if any(s.kind == "import" for s in steps)
+            else "migrate: nothing to import; the storage stack's protection is checked")
+        adopted = adopt.run_adopt(ws, log)
+        if adopted.status not in ("done", "nothing"):
+            raise Refused(f"import: {adopted.detail}")
+        if adopted.adopted:
             result.done.append({"kind": "import", "stack": naming.STORAGE, "resources": [r.logical_id for r in adopted.adopted]})
             if stop_after == "import":
                 log("migrate: stopped after import as asked; run it again to go on")
