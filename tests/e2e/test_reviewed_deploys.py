@@ -113,7 +113,7 @@ def test_1_apply_plan_executes_exactly_the_planned_change_sets_and_creates_none(
     for key in bench.THREE_STACKS:
         body = cfn.get_template(StackName=names()[key])["TemplateBody"]
         assert "(reviewed 1)" in (body if isinstance(body, str) else json.dumps(body))
-        assert re.search(rf"\[{key}\] +deployed \(UPDATE_COMPLETE\): the planned change set", applied.stdout), applied.stdout
+        assert re.search(rf"\[{key}\] +deployed \(UPDATE_COMPLETE\)( in \d+s)?: the planned change set", applied.stdout), applied.stdout
 
 
 def test_2_report_shows_every_stack_and_the_resources_of_the_last_apply(local_aws, boto):
@@ -268,7 +268,7 @@ def test_8_a_plan_of_a_new_environment_creates_storage_from_its_change_set_and_t
         recorder.clear()
         applied = run_deploy(env, "apply", "--env", ENV, "--local", "--plan", str(plan_file))
         assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-2000:]
-        assert "[storage] deployed (CREATE_COMPLETE): the planned change set" in applied.stdout
+        assert re.search(r"\[storage\] deployed \(CREATE_COMPLETE\)( in \d+s)?: the planned change set", applied.stdout), applied.stdout
         executed = [c["params"]["ChangeSetName"] for c in calls(recorder, "ExecuteChangeSet")]
         assert executed[0] == planned["storage"]
         made = [c["params"]["StackName"] for c in calls(recorder, "CreateChangeSet")]
