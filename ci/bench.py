@@ -8,9 +8,13 @@ in an account of its own, so every run starts from nothing):
               wave order, with sam's default event polling (5 s)
   sequential  the same, with the polling deploy.py uses (SAM_CLI_POLL_DELAY=1)
   re-apply    `deploy.py apply --local` again, nothing changed
+  reviewed    a change to three stacks (webhook, backend-pipeline, backend: three waves,
+              two of them SAM stacks), deployed by `apply`, and the same kind of change by
+              `plan --out` then `apply --plan` (two rounds each, the faster one counts)
 
 Targets: render < 0.3 s as a whole process; cold apply <= 0.4 x the sequential run
-at equal polling; a no-change re-apply < 2 s."""
+at equal polling; a no-change re-apply < 2 s; `apply --plan` no slower than `apply`
+for the same change."""
 from __future__ import annotations
 
 import json
@@ -81,6 +85,46 @@ def overrides(manifest: dict, key: str, env: dict) -> list[str]:
     return ["--parameter-overrides", *values] if values else []
 
 
+# A change to three stacks in three waves; none takes a parameter from another changed one,
+# so every change set is made at plan time (tests/e2e/test_reviewed_deploys.py uses it too).
+THREE_STACKS = {
+    "webhook": ("stateless/webhook.yaml", "Description: GET and POST /webhook (Instagram subscription handshake and signed events)\n"),
+    "backend-pipeline": ("stateless/backend-pipeline.yaml",
+                         "Description: Installs the tool environments, runs the lint gates and unit tests, renders dev.\n"),
+    "backend": ("stateless/backend.yaml", "Description: POST /sessions\n"),
+}
+
+
+def edit_three_stacks(out: Path, originals: dict[str, str], version: str) -> None:
+    """Write version `version` of the change into the render in `out` (from the originals)."""
+    for key, (path, line) in THREE_STACKS.items():
+        text = originals[key]
+        assert line in text, f"{line!r} not in {path}"
+        (out / path).write_text(text.replace(line, line.rstrip("\n") + f" ({version})\n", 1))
+
+
+def reviewed(env: dict) -> dict[str, float]:
+    """apply vs plan --out + apply --plan, for the same change to three stacks (best of two rounds)."""
+    originals = {key: (OUT / path).read_text() for key, (path, _) in THREE_STACKS.items()}
+    plan_file = ROOT / "build" / "bench-plan.json"
+    times: dict[str, list[float]] = {"apply": [], "plan": [], "apply --plan": []}
+    try:
+        for round_number in (1, 2):
+            edit_three_stacks(OUT, originals, f"apply {round_number}")
+            times["apply"].append(timed([PY, "deploy.py", "apply", "--env", "dev", "--local"], env))
+            edit_three_stacks(OUT, originals, f"plan {round_number}")
+            times["plan"].append(timed([PY, "deploy.py", "plan", "--env", "dev", "--local", "--out", str(plan_file)], env))
+            planned = json.loads(plan_file.read_text())
+            kept = [e["key"] for e in planned["stacks"] if e["change_set_id"]]
+            if sorted(kept) != sorted(THREE_STACKS):
+                sys.exit(f"bench: the plan kept change sets for {kept}, not for the three changed stacks")
+            times["apply --plan"].append(timed([PY, "deploy.py", "apply", "--env", "dev", "--local", "--plan", str(plan_file)], env))
+    finally:
+        for key, (path, _) in THREE_STACKS.items():
+            (OUT / path).write_text(originals[key])
+    return {label: min(values) for label, values in times.items()}
+
+
 def main() -> int:
     samples = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -104,6 +148,7 @@ def main() -> int:
                                             capture_output=True, text=True, check=True).stdout)
         held = [s["key"] for s in summary["stacks"] if s["status"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")]
         reapply_seconds = timed([PY, "deploy.py", "apply", "--env", "dev", "--local"], env)
+        review = reviewed(env)
         waves = json.loads((OUT / "manifest.json").read_text())["waves"]
         order = [key for wave in waves for key in wave if key in held]
         print(f"bench: stacks the local AWS holds: {', '.join(order)}", flush=True)
@@ -128,17 +173,22 @@ def main() -> int:
 
     equal = sequential["SAM_CLI_POLL_DELAY=1"]
     print()
-    print(f"{'measure':<52} {'seconds':>8} {'emulator CPU s':>15}")
-    print(f"{'render dev, whole process (median of 5)':<52} {render_seconds:>8.2f}")
-    print(f"{'cold apply: deploy.py apply --local':<52} {apply_seconds:>8.1f} {emulator_cpu['apply']:>15.1f}")
-    print(f"{'cold sequential sam deploy, sam default polling':<52} {sequential['sam default polling']:>8.1f} {emulator_cpu['sam default polling']:>15.1f}")
-    print(f"{'cold sequential sam deploy, SAM_CLI_POLL_DELAY=1':<52} {equal:>8.1f} {emulator_cpu['SAM_CLI_POLL_DELAY=1']:>15.1f}")
-    print(f"{'no-change re-apply: deploy.py apply --local':<52} {reapply_seconds:>8.1f}")
+    print(f"{'measure':<58} {'seconds':>8} {'emulator CPU s':>15}")
+    print(f"{'render dev, whole process (median of 5)':<58} {render_seconds:>8.2f}")
+    print(f"{'cold apply: deploy.py apply --local':<58} {apply_seconds:>8.1f} {emulator_cpu['apply']:>15.1f}")
+    print(f"{'cold sequential sam deploy, sam default polling':<58} {sequential['sam default polling']:>8.1f} {emulator_cpu['sam default polling']:>15.1f}")
+    print(f"{'cold sequential sam deploy, SAM_CLI_POLL_DELAY=1':<58} {equal:>8.1f} {emulator_cpu['SAM_CLI_POLL_DELAY=1']:>15.1f}")
+    print(f"{'no-change re-apply: deploy.py apply --local':<58} {reapply_seconds:>8.1f}")
+    print(f"{'change to 3 stacks: deploy.py apply --local':<58} {review['apply']:>8.1f}")
+    print(f"{'change to 3 stacks: deploy.py plan --local --out FILE':<58} {review['plan']:>8.1f}")
+    print(f"{'change to 3 stacks: deploy.py apply --local --plan FILE':<58} {review['apply --plan']:>8.1f}")
     print()
     ratio = apply_seconds / equal
     print(f"render {render_seconds:.2f}s as a whole process (target < 0.3 s): {'met' if render_seconds < 0.3 else 'NOT met'}")
     print(f"cold apply / sequential at equal polling = {ratio:.2f} (target <= 0.40): {'met' if ratio <= 0.4 else 'NOT met'}")
     print(f"no-change re-apply {reapply_seconds:.1f}s (target < 2 s): {'met' if reapply_seconds < 2 else 'NOT met'}")
+    print(f"apply --plan {review['apply --plan']:.1f}s vs apply {review['apply']:.1f}s for the same change to 3 stacks "
+          f"(target: not slower): {'met' if review['apply --plan'] <= review['apply'] else 'NOT met'}")
     return 0
 
 

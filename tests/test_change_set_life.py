@@ -53,3 +53,23 @@ def test_with_nothing_else_in_flight_a_cleanup_error_is_the_error(stub):
     with pytest.raises(ClientError, match="AccessDenied"):
         with Executing(REGION, CS):
             pass
+
+
+def test_a_saved_plans_change_set_not_executed_is_left_for_the_plan(stub):
+    cfn = stub("cloudformation")  # no delete_change_set answer is queued: a delete would fail the stub
+    with Executing(REGION, CS, delete=False):
+        pass  # apply --plan refused it at inspection: the plan's change set stays as it was
+    cfn.assert_no_pending_responses()
+
+
+def test_describe_change_set_answers_none_for_a_change_set_aws_does_not_know(stub):
+    from tooling.aws import cloudformation
+
+    cfn = stub("cloudformation")
+    cfn.add_client_error("describe_change_set", "ChangeSetNotFound", f"ChangeSet [{CS}] does not exist", 404,
+                         expected_params={"ChangeSetName": CS})
+    assert cloudformation.describe_change_set(REGION, CS) is None
+    cfn.add_response("describe_change_set", {"ChangeSetId": CS, "Status": "CREATE_COMPLETE", "ExecutionStatus": "OBSOLETE"},
+                     {"ChangeSetName": CS})
+    assert cloudformation.describe_change_set(REGION, CS)["ExecutionStatus"] == "OBSOLETE"
+    cfn.assert_no_pending_responses()

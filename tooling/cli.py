@@ -44,12 +44,20 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="deploy.py", description="Deploy the rendered stacks of one environment, safely and in order.",
                                      epilog=EXIT)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("plan", parents=[common], epilog=EXIT,
-                        help="the waves, and what each stack's deploy would change (change sets, read and deleted, never executed)")
+    plan = commands.add_parser("plan", parents=[common], epilog=EXIT,
+                               help="the waves, and what each stack's deploy would change (change sets, read and deleted, never "
+                                    "executed; with --out kept, for apply --plan)")
+    plan.add_argument("--out", metavar="FILE", help="keep the change sets and save the plan (JSON) for apply --plan FILE")
+    plan.add_argument("--markdown", action="store_true", help="print the plan as a pull-request comment on stdout")
+    for flag, what in OVERRIDE_FLAGS.items():
+        plan.add_argument(flag, action="store_true", help=f"override check (recorded in the plan for apply --plan): {what}")
     apply = commands.add_parser("apply", parents=[common], epilog=EXIT,
                                 help="check, then deploy wave by wave through inspected change sets; protect the storage stack")
     apply.add_argument("--no-wait", action="store_true", help=NO_WAIT)
     apply.add_argument("--only", nargs="+", metavar="KEY", help=f"deploy (and check) only these stacks ({', '.join(naming.STACK_KEYS)})")
+    apply.add_argument("--plan", metavar="FILE", help="execute exactly the change sets of a plan saved by plan --out "
+                                                      "(refused, exit 3, if anything changed since)")
+    apply.add_argument("--report", metavar="FILE", help="afterwards, write the report page (HTML) to FILE")
     for flag, what in OVERRIDE_FLAGS.items():
         apply.add_argument(flag, action="store_true", help=f"override check: {what}")
     apply.add_argument("--role-arn", metavar="ARN",
@@ -71,6 +79,9 @@ def parse_args(argv):
                        help="put storage's protections back to its deployed template (on AWS a REVERT_DRIFT change set; "
                             "on the local AWS the S3 and DynamoDB calls), then read them back")
     drift.add_argument("--no-wait", action="store_true", help=NO_WAIT)
+    report = commands.add_parser("report", parents=[common], epilog=EXIT,
+                                 help="one self-contained HTML page: the stack graph, the timeline of the last deploy, the findings")
+    report.add_argument("--out", metavar="FILE", help="where to write it (default: the render folder's report.html)")
     migrate = commands.add_parser("migrate", parents=[common], epilog=EXIT,
                                   help="move the buckets and the table out of the stacks of the old layout into the storage stack, data kept")
     migrate.add_argument("--no-wait", action="store_true", help=NO_WAIT)
@@ -126,28 +137,37 @@ def waves_line(ws) -> str:
 
 # --- plan ----------------------------------------------------------------------------------
 
+def given_overrides(args) -> set[str]:
+    return {flag for flag in OVERRIDE_FLAGS if getattr(args, flag.lstrip("-").replace("-", "_"), False)}
+
+
 def plan(ws, args, log) -> int:
     from .aws.sam_runner import SamRunner
-    from .deploy.gate import check
+    from .deploy import planfile
+    from .deploy.execute.apply import Options
+    from .deploy.gate import check, planning
     from .deploy.gate.findings import command
-    from .deploy.report.plan import stack_plan
+    from .deploy.report import markdown
+    from .deploy.report.plan import document
 
+    overrides = given_overrides(args)
     log(f"plan: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}")
     lock_note(ws, log)
     sam = SamRunner().start()
     try:
-        report = check.run_check(ws, list(ws.stacks), change_sets=True, sam=sam)
+        report = check.run_check(ws, list(ws.stacks))
+        orphans = Options.given(overrides, report).orphans if args.out else {}
+        planned = planning.make(ws, report, sam, keep=bool(args.out), orphans=orphans)
     finally:
         sam.stop()
-    result = {"env": ws.env, "account_id": ws.account_id, "region": ws.region, "waves": ws.manifest["waves"], "stacks": [],
-              "findings": [f.as_json() for f in report.findings], "notes": report.notes}
+    result = document(ws, report, planned, overrides, kept=bool(args.out))
+    entries = {e["key"]: e for e in result["stacks"]}
     for number, wave in enumerate(ws.manifest["waves"], start=1):
         log(f"wave {number}:")
         for key in wave:
-            entry = stack_plan(ws, report, key)
-            result["stacks"].append(entry)
-            if entry["action"] == "update" and entry.get("counts") is not None:
-                log(f"  {key}: update ({', '.join(f'{n} {label}' for label, n in sorted(entry['counts'].items()))})")
+            entry = entries[key]
+            if entry["action"] in ("create", "update") and entry.get("counts") is not None:
+                log(f"  {key}: {entry['action']} ({', '.join(f'{n} {label}' for label, n in sorted(entry['counts'].items()))})")
                 for change in entry["changes"]:
                     log(f"      {change['action']:<9} {change['logical_id']} [{change['type']}]")
                 if entry["follows"]:
@@ -157,9 +177,21 @@ def plan(ws, args, log) -> int:
                     log(f"      note: {note['text']}")
             else:
                 log(f"  {key}: {entry['action']}{': ' + entry['reason'] if entry.get('reason') else ''}")
-    blocking = [f for f in report.findings if f.blocking]
+    blocking = planning.blocking_findings(result)
     if blocking:
         log(f"plan: apply would refuse: {len(blocking)} blocking finding(s) (see: {command(ws.env, ws.local, 'check')})")
+    if args.out:
+        path = planfile.write(args.out, result)
+        kept = planfile.planned_change_sets(result)
+        later = planfile.known_after_apply(result)
+        if planfile.has_changes(result):
+            log(f"plan: saved to {path}: {len(kept)} change set(s) kept"
+                + (f", {len(later)} stack(s) known after apply ({', '.join(later)})" if later else ""))
+            log(f"plan: apply exactly this plan with: {command(ws.env, ws.local, 'apply', '--plan', str(args.out))}")
+        else:
+            log(f"plan: saved to {path}: no changes")
+    if args.markdown:
+        print(markdown.render(result), end="", flush=True)
     if args.json:
         emit_json(result)
     return 0
@@ -219,18 +251,22 @@ def apply(ws, args, log) -> int:
             raise UserError(f"--role-arn {args.role_arn!r}: not the ARN of an IAM role of account {ws.account_id} "
                             f"(arn:aws:iam::{ws.account_id}:role/...)")
         cloudformation.use_service_role(args.role_arn)
+    from .deploy import planfile
 
     only = list(args.only or [])
     selected = only or list(ws.stacks)
     if only:
         check_dependencies(ws, only)
-    log(f"apply: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}" + (f"; only {', '.join(only)}" if only else ""))
+    plan_doc = planfile.load(args.plan) if args.plan else None
+    log(f"apply: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}" + (f"; only {', '.join(only)}" if only else "")
+        + (f"; the plan {args.plan}" if plan_doc else ""))
     sam = SamRunner()
-    if any(ws.stacks[k].get("sam") for k in selected):
+    sam_keys = selected if plan_doc is None else list(planfile.known_after_apply(plan_doc))
+    if any(ws.stacks[k].get("sam") for k in sam_keys if k in ws.stacks):
         sam.start()  # imports the SAM CLI in the background while the check runs (stopped at once if unused)
     try:
-        with exclusive(ws, args, log) as session:
-            return _apply(ws, args, log, selected, sam, session)
+        with exclusive(ws, args, log, selected) as session:
+            return _apply(ws, args, log, selected, sam, session, plan_doc)
     finally:
         sam.stop()
 
@@ -257,15 +293,52 @@ def lock_note(ws, log) -> None:
         log(f"note: {holder.describe()} holds this environment's deploy lock; what follows may change under it")
 
 
-def _apply(ws, args, log, selected, sam, session) -> int:
+def refuse_stale_plan(ws, args, log, plan_doc) -> int | None:
+    """apply --plan: 3 when the plan no longer holds, 0 when it has nothing to do, None to go on."""
+    from .deploy import planfile
+    from .deploy.gate import planning
+
+    extra = sorted(given_overrides(args) - set(plan_doc["overrides"]))
+    if extra:
+        raise UserError(f"{extra[0]}: the plan {args.plan} was made without it; make the plan with it (plan --out FILE {extra[0]})")
+    problems = planning.verify(ws, plan_doc)
+    if problems:
+        log(f"apply: refused: the plan {args.plan} no longer holds; nothing was executed")
+        for problem in problems:
+            log(f"  {problem}")
+        log(f"apply: make a new plan and review it ({command_line(ws, 'plan', '--out', args.plan)})")
+        if args.json:
+            emit_json({"env": ws.env, "ok": False, "stale_plan": problems, "stacks": []})
+        return 3
+    if not planfile.has_changes(plan_doc):
+        log(f"apply: the plan {args.plan} has no changes; nothing to do, nothing was executed")
+        if args.json:
+            emit_json({"env": ws.env, "ok": True, "stacks": []})
+        return 0
+    return None
+
+
+def command_line(ws, *words) -> str:
+    from .deploy.gate.findings import command
+
+    return command(ws.env, ws.local, *words)
+
+
+def _apply(ws, args, log, selected, sam, session, plan_doc=None) -> int:
+    from .deploy import planfile
     from .deploy.execute import apply as applying
     from .deploy.gate import check, findings
     from .deploy.execute import ledger, protection
     from .deploy.progress import Progress
 
     protection.restore_first(ws, log)
+    overrides = given_overrides(args)
+    if plan_doc is not None:
+        stop = refuse_stale_plan(ws, args, log, plan_doc)
+        if stop is not None:
+            return stop
+        overrides = set(plan_doc["overrides"])
     report = check.run_check(ws, selected, log)
-    overrides = {flag for flag in OVERRIDE_FLAGS if getattr(args, flag.lstrip("-").replace("-", "_"), False)}
     blocking, overridden, notes = findings.by_kind(report.findings, overrides)
     for finding in overridden:
         log(f"check: OVERRIDDEN by {finding.override}: [{finding.kind}] {finding.stack}: {finding.subject}: {finding.detail}")
@@ -279,6 +352,10 @@ def _apply(ws, args, log, selected, sam, session) -> int:
         log(f"  note: {line}")
     options = applying.Options.given(overrides, report)
     options.before_wave = session.retry_lock
+    if plan_doc is not None:
+        options.planned, options.after_apply = planfile.planned_change_sets(plan_doc), planfile.known_after_apply(plan_doc)
+        log(f"apply: executing the plan's {len(options.planned)} change set(s) as reviewed"
+            + (f"; known after apply: {', '.join(options.after_apply)}" if options.after_apply else ""))
     progress = Progress(stream=sys.stderr if args.json else sys.stdout)
     outcomes = applying.run_apply(ws, report, selected, progress, sam, options)
     failed = [o for o in outcomes if o.result == "failed"]
@@ -306,6 +383,11 @@ def _apply(ws, args, log, selected, sam, session) -> int:
         ledger.print_ledger([entry for o in failed for entry in o.retained], log)
     else:
         log("apply: done")
+    if args.report:
+        from .deploy.report import page
+
+        path = page.write(ws, args.report, report.findings, [o.as_json() for o in outcomes])
+        log(f"apply: report written to {path}")
     if args.json:
         emit_json({"env": ws.env, "ok": not (failed or refused), "stacks": [o.as_json() for o in outcomes]})
     return 1 if failed else 3 if refused else 0
@@ -552,8 +634,21 @@ def delete_old(ws, args, log) -> int:
     return 0 if all(r in ("deleted", "absent") for r in results.values()) else 1
 
 
+def report_page(ws, args, log) -> int:
+    from .deploy.gate import check
+    from .deploy.report import page
+
+    log(f"report: {ws.env} in {ws.account_id}/{ws.region}")
+    found = check.run_check(ws, list(ws.stacks)).findings
+    path = page.write(ws, args.out or ws.out_dir / "report.html", found)
+    log(f"report: written to {path} (one self-contained file: open it in a browser)")
+    if args.json:
+        emit_json({"env": ws.env, "report": str(path)})
+    return 0
+
+
 HANDLERS = {"plan": plan, "apply": apply, "status": status, "destroy": destroy, "check": check_command, "adopt": adopt,
-            "migrate": migrate, "drift": drift_command}
+            "migrate": migrate, "drift": drift_command, "report": report_page}
 
 
 def run_handler(ws, args, log) -> int:
@@ -585,7 +680,7 @@ def main(argv=None) -> int:
 
 def _main(argv=None) -> int:
     args = parse_args(argv)
-    out = sys.stderr if args.json else sys.stdout
+    out = sys.stderr if args.json or getattr(args, "markdown", False) else sys.stdout
 
     def log(text: str) -> None:
         print(text, file=out, flush=True)
@@ -599,6 +694,10 @@ def _main(argv=None) -> int:
                 raise UserError(f"stack key {key!r}: unknown (known: {', '.join(naming.STACK_KEYS)})")
         if args.keep and not args.local:
             raise UserError("--keep: only with --local (it keeps the local AWS running)")
+        if getattr(args, "markdown", False) and args.json:
+            raise UserError("--markdown and --json: choose one (both print on stdout)")
+        if getattr(args, "plan", None) and args.only:
+            raise UserError("--plan and --only: a plan is applied whole (make a plan of what you want to deploy)")
         with target(args, log):
             from .deploy.workspace import open_workspace
 

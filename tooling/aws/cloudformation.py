@@ -179,9 +179,13 @@ def validation_error(region: str, template_body: str) -> str | None:
 # --- change sets ------------------------------------------------------------------
 
 # Every change set this tool makes is named CHANGE_SET_PREFIX + a unique token; those
-# that check and plan make (inspected, never executed) carry INSPECT_PREFIX after it.
+# that check and plan make (inspected, never executed) carry INSPECT_PREFIX after it, and
+# those plan --out keeps for a reviewed apply --plan carry PLAN_PREFIX (never stale: a
+# plan's change set waits for its review; CloudFormation drops it once another one of its
+# stack executes).
 CHANGE_SET_PREFIX = "deploy-py-"
 INSPECT_PREFIX = "check-"
+PLAN_PREFIX = "plan-"
 
 _service_role_arn: str | None = None
 
@@ -196,14 +200,14 @@ def use_service_role(role_arn: str | None) -> None:
 def create_change_set(region: str, stack_name: str, change_set_type: str, capabilities: list[str],
                       template_body: str | None = None, template_url: str | None = None,
                       tags: dict[str, str] | None = None, resources_to_import: list[dict] | None = None,
-                      import_existing: bool = False, parameters: list[dict] | None = None, inspect_only: bool = False,
+                      import_existing: bool = False, parameters: list[dict] | None = None, name_kind: str = "",
                       use_previous_template: bool = False, deployment_mode: str | None = None) -> str:
     """Create a change set and return its id. Its name and ClientToken are unique to
     this call, so a retry after a lost response is recognised as the same request."""
     token = uuid.uuid4().hex
     kwargs = {
         "StackName": stack_name,
-        "ChangeSetName": f"{CHANGE_SET_PREFIX}{INSPECT_PREFIX if inspect_only else ''}{token}",
+        "ChangeSetName": f"{CHANGE_SET_PREFIX}{name_kind}{token}",
         "ClientToken": token,
         "ChangeSetType": change_set_type,
         "Capabilities": capabilities,
@@ -271,6 +275,17 @@ def validation_events(region: str, change_set_id: str) -> list[dict]:
     cfn = client("cloudformation", region)
     return [event for page in cfn.get_paginator("describe_events").paginate(ChangeSetName=change_set_id)
             for event in page.get("OperationEvents", []) if event.get("EventType") == "VALIDATION_ERROR"]
+
+
+def describe_change_set(region: str, change_set_id: str) -> dict | None:
+    """The change set's description (first page of its changes), or None when it does not
+    exist: deleted, or removed by CloudFormation when another change set of its stack ran."""
+    try:
+        return client("cloudformation", region).describe_change_set(ChangeSetName=change_set_id)
+    except ClientError as exc:
+        if error_code(exc) in ("ChangeSetNotFound", "ChangeSetNotFoundException") or "does not exist" in error_message(exc):
+            return None
+        raise
 
 
 def delete_change_set(region: str, change_set_id: str) -> None:

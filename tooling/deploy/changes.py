@@ -15,6 +15,7 @@ class Change:
     static_causes: tuple[str, ...] = ()  # of those, the ones changed in the template itself
     direct: bool = True  # False: only re-evaluated because something it references changes
     caused_by: tuple[str, ...] = ()  # the resources whose change ripples into this one
+    properties: tuple[str, ...] = ()  # the properties the change set says change
 
     @property
     def label(self) -> str:
@@ -48,6 +49,8 @@ def summarize_change_set(changes: list[dict]) -> list[Change]:
             static_causes=static_causes,
             direct=direct,
             caused_by=caused_by,
+            properties=tuple(sorted({d["Target"]["Name"] for d in details
+                                     if d.get("Target", {}).get("Attribute") == "Properties" and d["Target"].get("Name")})),
         ))
     return sorted(result, key=lambda c: (c.logical_id, c.action))
 

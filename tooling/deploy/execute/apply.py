@@ -7,6 +7,7 @@ stack, termination protection and the stack policy are set and read back. Only a
 state whose operation succeeded counts as success (never a rollback)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -62,6 +63,10 @@ class Outcome:
 class Options:
     overrides: set[str] = field(default_factory=set)  # override flags given, e.g. {"--allow-orphans"}
     orphans: dict[str, set[str]] = field(default_factory=dict)  # stack key -> logical ids taken over (ImportExistingResources)
+    # apply --plan: stack key -> the plan's change set, executed as it is (None: no plan, each
+    # stack's change set is made here); after_apply: the plan's stacks known only after apply
+    planned: dict[str, str] | None = None
+    after_apply: dict[str, str] = field(default_factory=dict)
 
     before_wave: object = None  # called before each wave after the first (the lock, once the bucket exists)
 
@@ -121,6 +126,11 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
     if filled.missing:
         return Outcome(key, "failed", facts.state.status if facts.stack else None,
                        f"needs {'; '.join(filled.missing)}, which does not exist")
+    if options.planned and key in options.planned:
+        return _execute(ws, facts, options.planned[key], facts.state, exports, filled, progress, options, owned=False)
+    if options.planned is not None:
+        why = options.after_apply.get(key) or "its late parameters changed during this apply"
+        progress.say(f"  [{key}] not in the plan, known after apply ({why}): its change set is made, checked and gated now")
     _, state = stacks.current(region, name)
     if state.action == states.REPLACE:
         progress.say(f"  [{key}] {state.status}: deleting the empty stack its failed create left")
@@ -142,7 +152,24 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
     interrupt.checkpoint("creating its change set")
     progress.update(key, "creating change set")
     change_set = changesets.create(ws, prepared, stack_exists=exists, import_existing=bool(options.orphans.get(key)))
-    with changesets.Executing(region, change_set) as run:
+    outcome = _execute(ws, facts, change_set, state, exports, filled, progress, options, owned=True, since=since)
+    if options.planned is not None:
+        outcome.detail = "known after apply: its change set made, checked and gated during the apply" + (
+            f"; {outcome.detail}" if outcome.detail else "")
+    return outcome
+
+
+def _execute(ws: Workspace, facts: check.StackFacts, change_set: str, state: states.State, exports: dict,
+             filled: parameters.Filled, progress: Progress, options: Options, owned: bool, since=None) -> Outcome:
+    """Inspect a change set (the stateful gate included), execute it if nothing blocks, and
+    wait for the stack. `owned`: made by this run, so deleted when it is not executed (a
+    plan's change set is left as it is)."""
+    key, name, region = facts.key, facts.name, ws.region_of(facts.key)
+    exists = state.action == states.UPDATE
+    if not owned:
+        progress.update(key, "executing the planned change set")
+        since = cfn.last_event_time(region, name) if facts.stack else None
+    with changesets.Executing(region, change_set, delete=owned) as run:
         old = new = None
         if exists:
             facts.filled = filled
@@ -167,7 +194,7 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
     if interrupt.stopped() and ended.status and ended.status.endswith("_IN_PROGRESS"):
         return Outcome(key, "in-progress", ended.status, "CloudFormation goes on with it", notes=notes, since=since)
     if ended.succeeded:
-        return Outcome(key, "deployed", ended.status, notes=notes, since=since)
+        return Outcome(key, "deployed", ended.status, "the planned change set" if not owned else "", notes=notes, since=since)
     detail = "" if ended.failure else f"ended {ended.status or 'deleted'}"
     if ended.status and ended.status.endswith("_IN_PROGRESS"):
         detail = f"still {ended.status} after {STACK_TIMEOUT_SECONDS:.0f}s; it goes on in CloudFormation (deploy.py status)"
@@ -220,6 +247,8 @@ def run_apply(ws: Workspace, report: check.Report, selected: list[str], progress
                 skipped.add(key)
             elif not facts.target:
                 outcomes[key] = Outcome(key, "unchanged", facts.state.status, "template, code, tags and parameters equal what is deployed")
+            elif options.planned is not None and key not in options.planned and key not in options.after_apply:
+                outcomes[key] = Outcome(key, "unchanged", facts.state.status, "the plan has no change for it")
             else:
                 todo.append(key)
         if not _run_wave(ws, report, wave, todo, outcomes, progress, sam, options, outputs):
@@ -229,6 +258,8 @@ def run_apply(ws: Workspace, report: check.Report, selected: list[str], progress
     settle = settling(ws, report, outcomes, outputs)
     if settle:
         progress.say(f"settle: {', '.join(settle)} again, now that what their late parameters come from exists")
+        if options.planned is not None:  # a plan's change set is executed once; the settle step makes its own
+            options = dataclasses.replace(options, planned={})
         _run_wave(ws, report, settle, settle, outcomes, progress, sam, options, outputs, again=True)
     return [outcomes[k] for k in naming.STACK_KEYS if k in outcomes]
 

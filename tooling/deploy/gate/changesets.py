@@ -121,12 +121,13 @@ def prepare(ws: Workspace, key: str, sam: SamRunner, import_ids=(), parameters: 
                     dict(parameters or {}))
 
 
-def create(ws: Workspace, prepared: Prepared, stack_exists: bool, import_existing: bool = False, inspect_only: bool = False) -> str:
-    """inspect_only: a change set check or plan reads and deletes, never executes (named so)."""
+def create(ws: Workspace, prepared: Prepared, stack_exists: bool, import_existing: bool = False, name_kind: str = "") -> str:
+    """name_kind: cfn.INSPECT_PREFIX for a change set check or plan reads and deletes, never
+    executes; cfn.PLAN_PREFIX for one plan --out keeps for apply --plan (named so)."""
     return cfn.create_change_set(ws.region_of(prepared.key), prepared.stack_name, "UPDATE" if stack_exists else "CREATE",
                                  prepared.capabilities, template_body=None if prepared.url else prepared.body,
                                  template_url=prepared.url, tags=prepared.tags, import_existing=import_existing,
-                                 inspect_only=inspect_only,
+                                 name_kind=name_kind,
                                  parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(prepared.parameters.items())])
 
 
@@ -139,10 +140,11 @@ class Executing:
 
     If ExecuteChangeSet raises (CloudFormation may have acted before its answer was
     lost), the deletion that follows is attempted, but its own error never replaces the
-    execute's: it is added to that error as a note."""
+    execute's: it is added to that error as a note. With delete=False (a saved plan's
+    change set, which this run did not make) it is left as it is."""
 
-    def __init__(self, region: str, change_set_id: str):
-        self.region, self.change_set_id, self.executed = region, change_set_id, False
+    def __init__(self, region: str, change_set_id: str, delete: bool = True):
+        self.region, self.change_set_id, self.executed, self.delete = region, change_set_id, False, delete
 
     def execute(self, what: str = "executing the change set") -> None:
         """Execute, unless an interrupt came: then it raises, and the change set is deleted."""
@@ -154,7 +156,7 @@ class Executing:
         return self
 
     def __exit__(self, kind, error, traceback) -> bool:
-        if self.executed:
+        if self.executed or not self.delete:
             return False
         if error is None:
             cfn.delete_change_set(self.region, self.change_set_id)  # nothing else in flight: its error is the error

@@ -192,24 +192,33 @@ def export_contract(ws: Workspace, updates: list[StackFacts], exports: dict[str,
 _NO_EXPORT = re.compile(r"No export named (\S+?)[ .]")
 
 
-def inspect_updates(ws: Workspace, report: Report, updates: list[StackFacts], resolved: dict, sam: SamRunner) -> list[Finding]:
-    """Create, inspect and delete the change set of every update (never executed)."""
+def inspect_updates(ws: Workspace, report: Report, updates: list[StackFacts], resolved: dict, sam: SamRunner,
+                    keep: bool = False, orphans: dict[str, set[str]] | None = None) -> list[Finding]:
+    """Create and inspect the change set of every stack of `updates`, and delete it (never
+    executed). With `keep` (plan --out), a change set ready to execute is kept for apply
+    --plan, and `updates` may hold stacks to create too; `orphans`: stack key -> the
+    logical ids its change set takes over (--allow-orphans)."""
     exported_by_target = {e: k for k in report.targets for e in ws.stacks[k]["exports"]}
 
     def one(facts: StackFacts) -> changesets.Inspection:
-        change_set = None
+        change_set = inspection = None
         try:
             if facts.filled.missing:  # made only after the stacks it reads parameters from deploy
                 return changesets.Inspection("", "deferred", "it is made once " + "; ".join(facts.filled.missing) + " exists")
-            prepared = changesets.prepare(ws, facts.key, sam, parameters=facts.parameter_values)
-            change_set = changesets.create(ws, prepared, stack_exists=True, inspect_only=True)
-            return changesets.inspect(ws, facts.key, change_set, facts.deployed_template, *resolved[facts.key], gate=False)
+            exists = facts.state.action == states.UPDATE
+            import_ids = (orphans or {}).get(facts.key, set())
+            prepared = changesets.prepare(ws, facts.key, sam, import_ids, parameters=facts.parameter_values)
+            change_set = changesets.create(ws, prepared, stack_exists=exists, import_existing=bool(import_ids),
+                                           name_kind=cfn.PLAN_PREFIX if keep else cfn.INSPECT_PREFIX)
+            inspection = changesets.inspect(ws, facts.key, change_set, facts.deployed_template if exists else None,
+                                            *resolved.get(facts.key, (None, None)), gate=False)
+            return inspection
         except (ClientError, BotoCoreError) as exc:
             return changesets.Inspection(change_set or "", "error", describe_error(exc),
                                          findings=[Finding("unknown", facts.key, facts.name, f"its change set could not be made or read: {describe_error(exc)}",
                                                            "fix the cause and check again, or accept with --allow-unknown")])
         finally:
-            if change_set:
+            if change_set and not (keep and inspection is not None and inspection.outcome == "ready"):
                 cfn.delete_change_set(ws.region_of(facts.key), change_set)
 
     with ThreadPoolExecutor(max_workers=len(updates)) as pool:
