@@ -15,7 +15,7 @@ from ...aws import cloudformation as cfn
 from ...aws.sam_runner import SamRunner
 from ...aws.session import BotoCoreError, ClientError, describe_error
 from ...render import cfn_yaml, naming
-from . import changesets, findings, inventory, replacement
+from . import changesets, findings, inventory, rename, replacement
 from .. import fingerprint, local, parameters, stacks, states
 from .findings import Finding
 from ..workspace import Workspace
@@ -142,7 +142,11 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
     report.findings += export_contract(ws, updates, exports, resolved)
     storage = report.facts.get(naming.STORAGE)
     if storage and storage.target and storage.state.action == states.UPDATE:
-        report.findings += findings.stateful_findings(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE])
+        renames = rename.recognise(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE])
+        report.findings = [f for f in report.findings if not rename.covered(f, renames)]
+        report.findings += rename.rename_findings(renames, ws.env, ws.local)
+        report.findings += findings.stateful_findings(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE],
+                                                      renamed={p.old for p in renames})
     if change_sets and updates:
         report.findings += inspect_updates(ws, report, updates, resolved, sam or SamRunner())
     return report

@@ -11,6 +11,7 @@ Every finding blocks unless it is a note. Kinds, and the one override each has
   export-in-use    a deployed export the render removes or changes is imported
   stateful-change  a bucket or the table would be removed or replaced
   change-set       CloudFormation refused the change set
+  rename           a bucket, the table or the key is renamed (same resource, new logical id)
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ OVERRIDES = {
     "export-in-use": None,
     "stateful-change": None,
     "change-set": None,
+    "rename": None,
 }
 
 
@@ -164,9 +166,11 @@ def changed_exports(deployed_outputs: dict, rendered_outputs: dict, kept: dict[s
 
 # --- the stateful gate --------------------------------------------------------------------
 
-def stateful_findings(deployed: dict, rendered: dict, old: replacement.Resolver, new: replacement.Resolver) -> list[Finding]:
+def stateful_findings(deployed: dict, rendered: dict, old: replacement.Resolver, new: replacement.Resolver,
+                      renamed=frozenset()) -> list[Finding]:
     """Block a removal of a stateful resource, and any change that its type's schema
-    says replaces it or may replace it; an unresolvable difference is unknown."""
+    says replaces it or may replace it; an unresolvable difference is unknown. `renamed`:
+    the logical ids gate/rename.py recognised as renamed (it has its own finding for them)."""
     findings = []
     old_resources, new_resources = deployed.get("Resources") or {}, rendered.get("Resources") or {}
     for logical_id, resource in sorted(old_resources.items()):
@@ -174,6 +178,8 @@ def stateful_findings(deployed: dict, rendered: dict, old: replacement.Resolver,
         if kind not in stateful.STATEFUL_TYPES:
             continue
         subject = f"{kind} {logical_id}"
+        if logical_id in renamed:
+            continue
         if logical_id not in new_resources:
             findings.append(Finding("stateful-change", naming.STORAGE, subject,
                                     "the new render removes it from the storage stack (the stack policy denies it; its data would be left unmanaged)",
