@@ -139,10 +139,13 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
     live = cfn.list_exports(ws.region) if updates else {}
     exports = {name: e["Value"] for name, e in live.items()}
     resolved = report.resolved = {f.key: resolvers(ws, f, exports) for f in updates}
-    report.findings += export_contract(ws, updates, exports, resolved)
     storage = report.facts.get(naming.STORAGE)
+    renames = []
     if storage and storage.target and storage.state.action == states.UPDATE:
         renames = rename.recognise(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE])
+        rename.carry_over(renames, resolved[naming.STORAGE][1])  # a renamed resource keeps its physical id
+    report.findings += export_contract(ws, updates, exports, resolved)
+    if storage and storage.target and storage.state.action == states.UPDATE:
         report.findings = [f for f in report.findings if not rename.covered(f, renames)]
         report.findings += rename.rename_findings(renames, ws.env, ws.local)
         report.findings += findings.stateful_findings(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE],

@@ -114,6 +114,14 @@ def recognise(deployed: dict, rendered: dict, old_resolver: replacement.Resolver
     return pairs
 
 
+def carry_over(pairs: list[Pair], new_resolver: replacement.Resolver) -> None:
+    """The render's NEW resolves to OLD's physical id (a rename keeps the resource), so that
+    what refers to it (an export's value) is compared as the same value."""
+    for p in pairs:
+        if p.safe and p.physical_id:
+            new_resolver.physical.setdefault(p.new, p.physical_id)
+
+
 def rename_findings(pairs: list[Pair], env: str, local: bool) -> list[Finding]:
     """One finding per pair: `rename` with the command that does it (all the safe pairs in
     one run), or, for a pair that is not only a rename, `stateful-change` with the reason."""
