@@ -97,10 +97,15 @@ def test_the_inventory_finding_for_new_is_covered_by_the_rename():
 def test_an_export_of_the_renamed_resource_keeps_its_value():
     old, new = resolvers()
     pairs = gate.recognise(DEPLOYED, RENDERED, old, new)
-    kept = {"s-MediaBucketName": "MediaBucketName"}
-    assert findings.changed_exports(DEPLOYED["Outputs"], RENDERED["Outputs"], kept, old, new) == ["s-MediaBucketName"]
-    gate.carry_over(pairs, new)
-    assert findings.changed_exports(DEPLOYED["Outputs"], RENDERED["Outputs"], kept, old, new) == []
+    deployed = {**DEPLOYED["Outputs"], "Arn": {"Value": {"Fn::GetAtt": "MediaBucket.Arn"}},
+                "Sub": {"Value": {"Fn::Sub": "${MediaBucket.Arn}/*|${MediaBucket}|${LogBucket}"}}}
+    rendered = {**RENDERED["Outputs"], "Arn": {"Value": {"Fn::GetAtt": "UploadsBucket.Arn"}},
+                "Sub": {"Value": {"Fn::Sub": "${UploadsBucket.Arn}/*|${UploadsBucket}|${LogBucket}"}}}
+    kept = {"s-MediaBucketName": "MediaBucketName", "s-Arn": "Arn", "s-Sub": "Sub"}
+    assert findings.changed_exports(deployed, rendered, kept, old, new) == ["s-Arn", "s-MediaBucketName", "s-Sub"]
+    assert findings.changed_exports(deployed, gate.as_deployed(rendered, pairs), kept, Resolver(), Resolver()) == []
+    moved = {**rendered, "Sub": {"Value": {"Fn::Sub": "${LogBucket}"}}}  # a value that does change still does
+    assert findings.changed_exports(deployed, gate.as_deployed(moved, pairs), kept, Resolver(), Resolver()) == ["s-Sub"]
 
 
 def test_a_key_is_paired_by_the_alias_that_points_at_it():

@@ -143,8 +143,7 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
     renames = []
     if storage and storage.target and storage.state.action == states.UPDATE:
         renames = rename.recognise(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE])
-        rename.carry_over(renames, resolved[naming.STORAGE][1])  # a renamed resource keeps its physical id
-    report.findings += export_contract(ws, updates, exports, resolved)
+    report.findings += export_contract(ws, updates, exports, resolved, renames)
     if storage and storage.target and storage.state.action == states.UPDATE:
         report.findings = [f for f in report.findings if not rename.covered(f, renames)]
         report.findings += rename.rename_findings(renames, ws.env, ws.local)
@@ -155,7 +154,9 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
     return report
 
 
-def export_contract(ws: Workspace, updates: list[StackFacts], exports: dict[str, str], resolved: dict) -> list[Finding]:
+def export_contract(ws: Workspace, updates: list[StackFacts], exports: dict[str, str], resolved: dict,
+                    renames: list[rename.Pair] = ()) -> list[Finding]:
+    """renames: of the storage stack; an output referring to a renamed resource keeps its value."""
     importing_in_render: dict[str, set[str]] = {}
     for stack in ws.manifest["stacks"]:
         for export in stack["imports"]:
@@ -169,8 +170,10 @@ def export_contract(ws: Workspace, updates: list[StackFacts], exports: dict[str,
         removed = sorted(set(deployed) - new_exports)
         kept = {e: k for e, k in deployed.items() if e in new_exports}
         old, new = resolved[facts.key]
-        changed = findings.changed_exports(facts.deployed_template.get("Outputs") or {}, ws.template(facts.key).get("Outputs") or {},
-                                           kept, old, new)
+        rendered_outputs = ws.template(facts.key).get("Outputs") or {}
+        if facts.key == naming.STORAGE:
+            rendered_outputs = rename.as_deployed(rendered_outputs, list(renames))
+        changed = findings.changed_exports(facts.deployed_template.get("Outputs") or {}, rendered_outputs, kept, old, new)
         importers = {e: cfn.list_imports(ws.region_of(facts.key), e) for e in removed + changed}
         found += findings.export_findings(facts.key, removed, changed, importers, importing_in_render, keys_of,
                                           ws.env, ws.local, waiting_for_new)

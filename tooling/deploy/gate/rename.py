@@ -15,6 +15,7 @@ TableName). A KMS key has none: it is known by the alias of the same template th
 points at it (TargetKeyId: Ref <key>), as the inventory finds it."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ...render import naming, stateful
@@ -114,12 +115,34 @@ def recognise(deployed: dict, rendered: dict, old_resolver: replacement.Resolver
     return pairs
 
 
-def carry_over(pairs: list[Pair], new_resolver: replacement.Resolver) -> None:
-    """The render's NEW resolves to OLD's physical id (a rename keeps the resource), so that
-    what refers to it (an export's value) is compared as the same value."""
-    for p in pairs:
-        if p.safe and p.physical_id:
-            new_resolver.physical.setdefault(p.new, p.physical_id)
+def as_deployed(value, pairs: list[Pair]):
+    """`value` of the render with every reference to a safe pair's NEW (Ref, GetAtt, Sub)
+    written as a reference to its OLD: what refers to a renamed resource (an export's value)
+    then compares equal to the deployed value it keeps."""
+    names = {p.new: p.old for p in pairs if p.safe}
+    if not names:
+        return value
+    if isinstance(value, list):
+        return [as_deployed(v, pairs) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"} and value["Ref"] in names:
+        return {"Ref": names[value["Ref"]]}
+    if set(value) == {"Fn::GetAtt"}:
+        target = value["Fn::GetAtt"]
+        if isinstance(target, list) and target and target[0] in names:
+            return {"Fn::GetAtt": [names[target[0]], *target[1:]]}
+        if isinstance(target, str) and target.split(".", 1)[0] in names:
+            head, _, attribute = target.partition(".")
+            return {"Fn::GetAtt": f"{names[head]}.{attribute}"}
+    if set(value) == {"Fn::Sub"}:
+        text, local = (value["Fn::Sub"], None) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+        text = _SUB.sub(lambda m: "${" + names.get(m.group(1), m.group(1)) + (m.group(2) or "") + "}", text)
+        return {"Fn::Sub": text if local is None else [text, as_deployed(local, pairs)]}
+    return {k: as_deployed(v, pairs) for k, v in value.items()}
+
+
+_SUB = re.compile(r"\$\{([A-Za-z0-9]+)(\.[^}]*)?\}")
 
 
 def rename_findings(pairs: list[Pair], env: str, local: bool) -> list[Finding]:

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import attributes
+
 SCHEMAS_FILE = Path(__file__).resolve().parent.parent / "data" / "resource-schemas.json"
 
 NONE, MAY, ALWAYS, UNKNOWN = "none", "conditional", "always", "unknown"
@@ -59,9 +61,10 @@ class Resolver:
     def get_att(self, logical_id: str, attribute: str) -> str:
         kind = self.types.get(logical_id)
         if logical_id in self.physical:
-            name = self.physical[logical_id]
-            if kind == "AWS::S3::Bucket" and attribute == "Arn":
-                return f"arn:{self.variables.get('AWS::Partition', 'aws')}:s3:::{name}"
+            found = attributes.value(kind, self.physical[logical_id], attribute, self.variables.get("AWS::Region", ""),
+                                     self.variables.get("AWS::AccountId", ""), self.variables.get("AWS::Partition", "aws"))
+            if found is not None:
+                return found
         raise Unresolved(f"GetAtt {logical_id}.{attribute}")
 
     def resolve(self, value):

@@ -61,12 +61,18 @@ def render(local_aws, tmp_path, renamed: bool):
         text = storage.read_text()
         for old, new in (('bucket("MediaBucket"', 'bucket("UploadsBucket"'),
                          ('tls_only("MediaBucketPolicy", "MediaBucket")', 'tls_only("MediaBucketPolicy", "UploadsBucket")'),
-                         ('"!Ref MediaBucket"', '"!Ref UploadsBucket"'), ('"!GetAtt MediaBucket.Arn"', '"!GetAtt UploadsBucket.Arn"')):
+                         ('"!Ref MediaBucket"', '"!Ref UploadsBucket"'), ('"!GetAtt MediaBucket.Arn"', '"!GetAtt UploadsBucket.Arn"'),
+                         ("\n  SessionsTable:\n", "\n  SessionStore:\n"),
+                         ('"!Ref SessionsTable"', '"!Ref SessionStore"'), ('"!GetAtt SessionsTable.Arn"', '"!GetAtt SessionStore.Arn"')):
             assert old in text, old
             text = text.replace(old, new)
         storage.write_text(text)
         policy = templates / "storage-stack-policy.json"
-        policy.write_text(policy.read_text().replace('"LogicalResourceId/MediaBucket"', '"LogicalResourceId/UploadsBucket"'))
+        text = policy.read_text()
+        for old, new in (("MediaBucket", "UploadsBucket"), ("SessionsTable", "SessionStore")):
+            assert f'"LogicalResourceId/{old}"' in text
+            text = text.replace(f'"LogicalResourceId/{old}"', f'"LogicalResourceId/{new}"')
+        policy.write_text(text)
     result = subprocess.run([sys.executable, str(ROOT / "render.py"), "--env", "dev", "--account-id", ACCOUNT, "--region", "us-east-1",
                              "--out", str(OUT), "--templates-dir", str(templates), "-q"],
                             capture_output=True, text=True, env=environment(local_aws))
@@ -86,7 +92,13 @@ def deployed(local_aws, tmp_path_factory):
     s3 = client(local_aws, "s3")
     first = s3.put_object(Bucket=bucket, Key="sessions/renamed/a.jpg", Body=b"version one")["VersionId"]
     second = s3.put_object(Bucket=bucket, Key="sessions/renamed/a.jpg", Body=b"version two")["VersionId"]
-    yield {"stacks": stacks, "bucket": bucket, "versions": [second, first]}
+    table = manifest["physical_names"]["table"]
+    dynamodb = client(local_aws, "dynamodb")
+    dynamodb.put_item(TableName=table, Item={"sessionId": {"S": "renamed-session"}})
+    # The local AWS creates the table without the template's point-in-time recovery (AWS turns
+    # it on): turned on here, so that the rename is seen to keep it.
+    dynamodb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    yield {"stacks": stacks, "bucket": bucket, "versions": [second, first], "table": table}
     mark_stale()  # the other scenarios render for their own account
 
 
@@ -97,6 +109,16 @@ def bucket_facts(local_aws, bucket):
     body = s3.get_object(Bucket=bucket, Key="sessions/renamed/a.jpg")["Body"].read()
     return {"created": created, "versions": versions, "body": body, "policy": json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]),
             "versioning": s3.get_bucket_versioning(Bucket=bucket)["Status"]}
+
+
+def table_facts(local_aws, table):
+    dynamodb = client(local_aws, "dynamodb")
+    described = dynamodb.describe_table(TableName=table)["Table"]
+    backups = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    return {"created": described["CreationDateTime"], "arn": described["TableArn"],
+            "deletion_protection": described.get("DeletionProtectionEnabled"),
+            "pitr": backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"],
+            "item": dynamodb.get_item(TableName=table, Key={"sessionId": {"S": "renamed-session"}})["Item"]}
 
 
 def holds(local_aws, stack):
@@ -110,33 +132,43 @@ def stack_policy(local_aws, stack):
 
 
 def test_a_rename_is_one_finding_whose_printed_fix_moves_the_bucket_and_keeps_it(local_aws, deployed, tmp_path):
-    storage, bucket = deployed["stacks"]["storage"], deployed["bucket"]
-    before = bucket_facts(local_aws, bucket)
+    """MediaBucket becomes UploadsBucket and, in the same run, SessionsTable SessionStore."""
+    storage, bucket, table = deployed["stacks"]["storage"], deployed["bucket"], deployed["table"]
+    before, table_before = bucket_facts(local_aws, bucket), table_facts(local_aws, table)
     assert before["versions"] == deployed["versions"] and before["body"] == b"version two"
+    assert (table_before["pitr"], table_before["deletion_protection"]) == ("ENABLED", True)
     render(local_aws, tmp_path, renamed=True)
 
     checked, report = deploy_json(local_aws, "check")
     assert checked.returncode == 3, checked.stderr[-3000:]
     blocking = [f for f in report["findings"] if f["blocking"]]
-    assert [(f["kind"], f["subject"]) for f in blocking] == [("rename", "AWS::S3::Bucket MediaBucket -> UploadsBucket")], blocking
+    assert [(f["kind"], f["subject"]) for f in blocking] == [
+        ("rename", "AWS::S3::Bucket MediaBucket -> UploadsBucket"),
+        ("rename", "AWS::DynamoDB::Table SessionsTable -> SessionStore")], blocking
     fix = blocking[0]["fix"]
-    assert fix == "python deploy.py rename MediaBucket=UploadsBucket --env dev --local"
-    assert blocking[0]["override"] is None
+    assert fix == "python deploy.py rename MediaBucket=UploadsBucket SessionsTable=SessionStore --env dev --local"
+    assert blocking[1]["fix"] == fix and blocking[0]["override"] is None
 
     # the dry run prints every step and changes nothing
-    dry, plan = deploy_json(local_aws, "rename", "MediaBucket=UploadsBucket", "--dry-run")
+    dry, plan = deploy_json(local_aws, "rename", "MediaBucket=UploadsBucket", "SessionsTable=SessionStore", "--dry-run")
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert [s["kind"] for s in plan["steps"]] == ["guard", "retain", "remove", "import"]
-    assert plan["targets"][0]["state"] == "in-stack" and plan["targets"][0]["physical_id"] == bucket
-    assert "MediaBucket" in holds(local_aws, storage)
+    assert [(s["kind"], s["resources"]) for s in plan["steps"]] == [
+        ("guard", ["MediaBucket", "SessionsTable"]), ("retain", ["MediaBucket", "MediaBucketPolicy"]),
+        ("remove", ["MediaBucket", "SessionsTable", "MediaBucketPolicy"]),
+        ("import", [f"{bucket} -> UploadsBucket", f"{table} -> SessionStore"])]
+    assert [(t["state"], t["physical_id"]) for t in plan["targets"]] == [("in-stack", bucket), ("in-stack", table)]
+    assert "1. guard" in dry.stderr and "4. import" in dry.stderr  # printed as well
+    assert {"MediaBucket", "SessionsTable"} <= set(holds(local_aws, storage))
 
     renamed = run_printed(local_aws, fix)
     assert renamed.returncode == 0, renamed.stdout[-4000:] + renamed.stderr[-2000:]
     assert "remove: UPDATE_COMPLETE" in renamed.stdout
     held = holds(local_aws, storage)
     assert held.get("UploadsBucket") == bucket and "MediaBucket" not in held
+    assert held.get("SessionStore") == table and "SessionsTable" not in held
     after = bucket_facts(local_aws, bucket)
     assert after == before  # same bucket: creation date, every version, the object, its policy, versioning
+    assert table_facts(local_aws, table) == table_before  # same table: created, item, PITR, deletion protection
     assert stack_policy(local_aws, storage) == json.loads((OUT / "storage-stack-policy.json").read_text())
     cfn = client(local_aws, "cloudformation")
     assert cfn.describe_stacks(StackName=storage)["Stacks"][0]["EnableTerminationProtection"] is True
@@ -150,11 +182,11 @@ def test_a_rename_is_one_finding_whose_printed_fix_moves_the_bucket_and_keeps_it
     applied = deploy_py(local_aws, "apply", "--env", "dev", "--local")
     assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-2000:]
     assert "MediaBucketPolicy" in holds(local_aws, storage)  # back in the stack, the same policy in force
-    assert bucket_facts(local_aws, bucket) == before
+    assert bucket_facts(local_aws, bucket) == before and table_facts(local_aws, table) == table_before
     checked, report = deploy_json(local_aws, "check")
     assert checked.returncode == 0 and report["stacks_to_deploy"] == [] and report["findings"] == [], report
-    again, data = deploy_json(local_aws, "rename", "MediaBucket=UploadsBucket")
-    assert again.returncode == 0 and data["steps"] == [] and data["targets"][0]["state"] == "done", again.stderr[-2000:]
+    again, data = run_printed(local_aws, fix), None
+    assert again.returncode == 0 and "steps: none" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]
 
 
 def test_b_an_interrupted_rename_resumes_and_finishes(local_aws, deployed, tmp_path):
@@ -166,7 +198,8 @@ def test_b_an_interrupted_rename_resumes_and_finishes(local_aws, deployed, tmp_p
     checked, report = deploy_json(local_aws, "check")
     assert checked.returncode == 3
     fix = next(f["fix"] for f in report["findings"] if f["kind"] == "rename")
-    assert fix == "python deploy.py rename UploadsBucket=MediaBucket --env dev --local"
+    assert fix == "python deploy.py rename SessionStore=SessionsTable UploadsBucket=MediaBucket --env dev --local"
+    table_before = table_facts(local_aws, deployed["table"])
 
     stopped = run_printed(local_aws, fix, "--stop-after", "retain")
     assert stopped.returncode == 130, stopped.stdout[-3000:] + stopped.stderr[-2000:]
@@ -174,17 +207,18 @@ def test_b_an_interrupted_rename_resumes_and_finishes(local_aws, deployed, tmp_p
     stopped = run_printed(local_aws, fix, "--stop-after", "remove")
     assert stopped.returncode == 130, stopped.stdout[-3000:] + stopped.stderr[-2000:]
     held = holds(local_aws, storage)
-    assert "UploadsBucket" not in held and "MediaBucket" not in held
+    assert not {"UploadsBucket", "MediaBucket", "SessionStore", "SessionsTable"} & set(held)
     assert stack_policy(local_aws, storage) == json.loads((OUT / "storage-stack-policy.json").read_text())
-    assert bucket_facts(local_aws, bucket) == before
+    assert bucket_facts(local_aws, bucket) == before and table_facts(local_aws, deployed["table"]) == table_before
 
-    dry, plan = deploy_json(local_aws, "rename", "UploadsBucket=MediaBucket", "--dry-run")
+    dry, plan = deploy_json(local_aws, "rename", "SessionStore=SessionsTable", "UploadsBucket=MediaBucket", "--dry-run")
     assert dry.returncode == 0 and [s["kind"] for s in plan["steps"]] == ["import"], dry.stderr[-2000:]
     resumed = run_printed(local_aws, fix)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
     assert holds(local_aws, storage).get("MediaBucket") == bucket
+    assert holds(local_aws, storage).get("SessionsTable") == deployed["table"]
     applied = deploy_py(local_aws, "apply", "--env", "dev", "--local")
     assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-2000:]
     checked, report = deploy_json(local_aws, "check")
     assert checked.returncode == 0 and report["findings"] == [], report
-    assert bucket_facts(local_aws, bucket) == before
+    assert bucket_facts(local_aws, bucket) == before and table_facts(local_aws, deployed["table"]) == table_before
