@@ -358,7 +358,7 @@ def run_step(ws: Workspace, step: Step, targets: list[Target], log) -> None:
         finding = findings.state_finding(naming.STORAGE, name, state, [], ws.env, ws.local)
         raise Refused(f"{name}: {finding.detail if finding else state.status}; fix: {finding.fix if finding else ''}")
     deployed = cfn_yaml.load(cfn.get_template_body(ws.region, name))
-    if step.kind == "retain":
+    if step.kind == "retain":  # what else the change set shows may only follow from these (migrate's rule)
         migrate._run_change_set(ws, stack, migrate.retain_template(deployed, step.resources), log, set(step.resources), "retain")
         return
     # remove
@@ -406,6 +406,6 @@ def run(ws: Workspace, steps: list[Step], targets: list[Target], log, stop_after
                 return result
         if not steps:  # nothing left to move: a finished rename, protection checked
             run_step(ws, Step("import", naming.STORAGE, ""), targets, log)
-    except Refused as exc:
+    except (Refused, migrate.Refused) as exc:
         result.error = str(exc)
     return result
