@@ -49,13 +49,29 @@ def run_printed(local_aws, fix: str, *extra):
                           env=environment(local_aws), cwd=ROOT, timeout=900)
 
 
-def render(local_aws, tmp_path, renamed: bool):
+def render(local_aws, tmp_path, renamed: bool, outputs: str = ""):
     """dev for this account, from the real templates or from a copy with MediaBucket renamed
-    UploadsBucket (template and stack policy)."""
+    UploadsBucket (template and stack policy). outputs: "renamed", its outputs renamed too
+    (MediaBucketName -> UploadsBucketName, ...); "both", the old ones kept beside them."""
     import shutil
 
-    templates = tmp_path / f"templates-{'renamed' if renamed else 'real'}"
+    templates = tmp_path / f"templates-{'renamed' if renamed else 'real'}-{outputs}"
     shutil.copytree(ROOT / "templates", templates, dirs_exist_ok=True)
+    if outputs:
+        storage = templates / "storage.yaml.j2"
+        text = storage.read_text()
+        old = '("MediaBucketName", "!Ref MediaBucket"), ("MediaBucketArn", "!GetAtt MediaBucket.Arn"),'
+        assert old in text
+        new = '("UploadsBucketName", "!Ref MediaBucket"), ("UploadsBucketArn", "!GetAtt MediaBucket.Arn"),'
+        storage.write_text(text.replace(old, new if outputs == "renamed" else old + " " + new))
+        backend = templates / "stateless" / "backend.yaml.j2"  # the backend's render imports the new exports
+        text = backend.read_text()
+        assert "-MediaBucketArn" in text and "-MediaBucketName" in text
+        text = text.replace("-MediaBucketArn", "-UploadsBucketArn").replace("-MediaBucketName", "-UploadsBucketName")
+        # and a value that changes: the local AWS finds "no changes" when only an expression changes
+        # and resolves to the same value, where AWS takes the new template (docs/safety.md)
+        assert "      Description: {{ route }}\n" in text
+        backend.write_text(text.replace("      Description: {{ route }}\n", "      Description: {{ route }} (uploads bucket renamed)\n"))
     if renamed:
         storage = templates / "storage.yaml.j2"
         text = storage.read_text()
@@ -222,3 +238,47 @@ def test_b_an_interrupted_rename_resumes_and_finishes(local_aws, deployed, tmp_p
     checked, report = deploy_json(local_aws, "check")
     assert checked.returncode == 0 and report["findings"] == [], report
     assert bucket_facts(local_aws, bucket) == before and table_facts(local_aws, deployed["table"]) == table_before
+
+
+def test_c_an_export_in_use_that_the_rename_would_drop_is_refused_with_the_order(local_aws, deployed, tmp_path):
+    """Outputs renamed with the bucket, the backend's render moved to the new exports while the
+    deployed backend imports the old ones: the rename refuses before any change, with the
+    order; following it, every command as printed, the rename and the apply go through, the
+    backend moves to the new exports, and the old ones can then go."""
+    import re
+
+    storage, bucket = deployed["stacks"]["storage"], deployed["bucket"]
+    before = bucket_facts(local_aws, bucket)
+    render(local_aws, tmp_path, renamed=True, outputs="renamed")
+    checked, report = deploy_json(local_aws, "check")
+    assert checked.returncode == 3
+    assert {f["kind"] for f in report["findings"] if f["blocking"]} == {"rename", "export-in-use"}
+    fix = next(f["fix"] for f in report["findings"] if f["kind"] == "rename")
+    refused = run_printed(local_aws, fix, "--json")
+    assert refused.returncode == 3, refused.stderr[-3000:]
+    reasons = json.loads(refused.stdout)["refused"]
+    assert len(reasons) == 2 and all(f"{deployed['stacks']['backend']}" in r for r in reasons), reasons
+    assert "MediaBucket" in holds(local_aws, storage)  # nothing changed
+
+    order = reasons[0]
+    assert "1) keep output MediaBucket" in order
+    render(local_aws, tmp_path, renamed=True, outputs="both")  # 1) the old outputs kept beside the new
+    for step in (2, 3):
+        printed = re.search(rf"{step}\) (python deploy\.py [^;]+);", order).group(1)
+        done = run_printed(local_aws, printed)
+        assert done.returncode == 0, printed + done.stdout[-3000:] + done.stderr[-2000:]
+    assert holds(local_aws, storage).get("UploadsBucket") == bucket
+    exports = {e["Name"]: e["Value"] for e in client(local_aws, "cloudformation").list_exports()["Exports"]}
+    assert exports[f"{storage}-MediaBucketName"] == exports[f"{storage}-UploadsBucketName"] == bucket
+    checked, report = deploy_json(local_aws, "check")
+    assert checked.returncode == 0 and report["findings"] == [] and report["stacks_to_deploy"] == [], (report, done.stdout[-5000:])
+    imports = client(local_aws, "cloudformation").list_imports(ExportName=f"{storage}-UploadsBucketName")["Imports"]
+    assert imports == [deployed["stacks"]["backend"]]  # the backend moved to the new export
+    # 4) the old outputs removed: nothing imports them now, so nothing blocks. (An update that
+    # changes only Outputs is "no changes" to the local AWS, so it is not applied here.)
+    render(local_aws, tmp_path, renamed=True, outputs="renamed")
+    assert f"once no stack imports {storage}-MediaBucket" in order
+    checked, report = deploy_json(local_aws, "check")
+    assert checked.returncode == 0 and report["stacks_to_deploy"] == ["storage"], report
+    assert [f for f in report["findings"] if f["blocking"]] == [], report
+    assert bucket_facts(local_aws, bucket) == before

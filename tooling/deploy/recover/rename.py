@@ -262,9 +262,9 @@ def export_problems(facts: Facts, targets: list[Target], env: str, local: bool) 
         if users:
             problems.append(f"the render drops the export {export} (output {key}, of a renamed resource), which {', '.join(users)} "
                             f"import(s). In this order: 1) keep output {key} in templates/storage.yaml.j2 beside the new one "
-                            f"(its value from the new logical id) and render; 2) {command(env, local, 'rename', *[t.argument for t in targets])}; "
-                            f"3) {command(env, local, 'apply')} (the importers move to the new export); "
-                            f"4) remove output {key} and apply again")
+                            f"(its value from the new logical id); 2) {command(env, local, 'rename', *[t.argument for t in targets])}; "
+                            f"3) {command(env, local, 'apply')}; 4) once no stack imports {export} (move the importers to the "
+                            f"new export and apply), remove output {key} and apply again")
     return problems
 
 
