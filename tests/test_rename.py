@@ -393,3 +393,22 @@ def test_nothing_is_removed_that_the_stack_would_delete(stub, no_real_aws):
     with pytest.raises(rename.Refused, match="not retained"):
         rename.run_step(Ws(), Step("remove", naming.STORAGE, ""), moving(), lambda _: None)
     cfn.assert_no_pending_responses()  # no policy was relaxed, no change set made
+
+
+def test_a_value_left_literal_by_the_removal_equals_the_getatt_it_stands_for():
+    """After a rename the deployed outputs are literals until apply: check compares them with
+    the render's GetAtt of NEW by one table of GetAtt values (gate/attributes.py), the table
+    the literals are written from."""
+    from tooling.deploy.gate.replacement import resolver_for, same_value
+    from tooling.deploy.recover import literals
+
+    rendered = {"Resources": {"SessionStore": table("sessions"), "StorageKey": key(), "UploadsBucket": bucket("media-1")}}
+    new = resolver_for(rendered, STACK, ACCOUNT, REGION, physical={"SessionStore": "sessions", "StorageKey": "1234abcd",
+                                                                   "UploadsBucket": "media-1"})
+    for lid, kind, name, attribute in (("SessionStore", "AWS::DynamoDB::Table", "sessions", "Arn"),
+                                       ("StorageKey", "AWS::KMS::Key", "1234abcd", "Arn"),
+                                       ("UploadsBucket", "AWS::S3::Bucket", "media-1", "RegionalDomainName")):
+        written = literals.literal(kind, name, attribute, REGION, ACCOUNT)
+        assert same_value(written, {"Fn::GetAtt": [lid, attribute]}, Resolver(), new) is True, lid
+    assert literals.literal("AWS::DynamoDB::Table", "sessions", "Arn", REGION, ACCOUNT) == \
+        f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/sessions"
