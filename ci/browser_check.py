@@ -41,6 +41,7 @@ def main(argv=None) -> int:
             console = []
             page.on("console", lambda message: console.append(message.text))
             page.goto(args.url)
+            result["version"] = page.inner_text("#version")
             page.click("#start")
             if args.expect_refused:
                 page.wait_for_selector("#error:not([hidden])")

@@ -4,6 +4,8 @@
 #   checkov, offline; a skipped check needs a reason in the resource's metadata
 #   AWS Control Tower's proactive controls (cfn-guard, lint/guard.py); a control this
 #     design cannot meet needs its reason in lint/guard-exceptions.toml
+#   cfripper (IAM and resource policies, lint/cfripper_gate.py) on the SAM-expanded
+#     templates; an accepted finding needs its reason in lint/cfripper-exceptions.toml
 #   taskcat lint over .taskcat.yml
 # Renders each environment for a fixed example account, in us-east-1 (where what is bound
 # to CloudFront lives) and in eu-west-1 (any other region), into build/lint/<env>-<region>.
@@ -37,6 +39,9 @@ echo "lint: checkov: $(echo "$summary" | grep -m1 -o 'Passed checks: .*')"
 
 echo "lint: AWS Control Tower's proactive controls (cfn-guard) over $count templates"
 .venv/bin/python lint/guard.py "${renders[@]}"
+
+echo "lint: cfripper over $count templates (SAM expanded)"
+.venv/bin/python lint/cfripper_gate.py "${renders[@]}"
 
 echo "lint: taskcat lint (.taskcat.yml over build/taskcat, rendered from dev)"
 rm -rf build/taskcat && cp -r "$OUT/dev-us-east-1" build/taskcat

@@ -74,11 +74,13 @@ def main(argv=None) -> int:
             outputs.update(stack["outputs"])
         api = f"{emulator.endpoint}/_aws/execute-api/{outputs['HttpApiId']}"
         try:
-            page = frontend_server.start(api, lifetime=None if args.keep else LIFETIME_SECONDS)
+            site = frontend_server.build_site(api)   # as the frontend pipeline builds it: the real version in the footer
+            page = frontend_server.start(api, lifetime=None if args.keep else LIFETIME_SECONDS, site=site)
         except RuntimeError as exc:
             print(f"local-deploy: {exc}", file=sys.stderr)
             return 1
-        print(f"web page on http://localhost:{frontend_server.PORT}/ (pid {page.pid}), API {api}")
+        print(f"web page on http://localhost:{frontend_server.PORT}/ (pid {page.pid}), API {api}, "
+              f"version {json.loads((site / 'version.json').read_text())['version']}")
         screenshot = ROOT / "build" / "browser" / "upload.png"
         if run(str(ROOT / ".tools" / "playwright" / "bin" / "python"), "ci/browser_check.py",
                "--url", f"http://localhost:{frontend_server.PORT}/", "--screenshot", str(screenshot)):

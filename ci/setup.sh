@@ -2,7 +2,7 @@
 # Installs every environment this repository uses, each isolated and pinned:
 #   .venv                  the project's own code (render.py, deploy.py, tests)
 #   .tools/<tool>          one per tool whose pins conflict with the others:
-#                          sam, checkov, taskcat, cfn-lint, ministack, microburst, playwright
+#                          sam, checkov, cfripper, taskcat, cfn-lint, ministack, microburst, playwright
 #   /usr/bin/chromium      Debian's chromium, driven by Playwright in the browser test
 #                          (apt-get, only when it is missing; no browser is downloaded)
 # Lock files live in ci/requirements/<env>.txt (compiled from <env>.in with uv).
@@ -42,7 +42,7 @@ sync_env() {  # sync_env <dir> <lock file>
 
 only=${1:-all}
 [ "$only" = all ] || [ "$only" = project ] && sync_env "$ROOT/.venv" "$REQ/project.txt"
-for tool in cfn-lint checkov taskcat sam ministack microburst playwright; do
+for tool in cfn-lint checkov cfripper taskcat sam ministack microburst playwright; do
   if [ "$only" = all ] || [ "$only" = "$tool" ]; then
     sync_env "$TOOLS/$tool" "$REQ/$tool.txt"
   fi

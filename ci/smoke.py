@@ -2,7 +2,9 @@
 """Use the deployed system as a user would, over real HTTP:
 
   backend: create a media-selection session, read it back, ask for a presigned
-           upload URL, PUT a file through it, list the session's uploads;
+           upload URL, PUT a file through it, list the session's uploads; ask for
+           upload URLs up to the session's cap (backend.max_uploads_per_session), and
+           see the next one refused with 429;
   webhook: the Instagram verification handshake and a signed event (the verify
            token and app secret are put into SSM as SecureStrings first when
            --seed-secrets is given, as the local run does);
@@ -66,7 +68,7 @@ class Smoke:
         print(f"smoke: {what}: ok", flush=True)
 
 
-def backend(smoke: Smoke, outputs: dict, bucket_check) -> None:
+def backend(smoke: Smoke, outputs: dict, bucket_check, cap: int) -> None:
     base = api_base(outputs, "HttpApiId", "HttpApiEndpoint")
     status, body = http("POST", f"{base}/sessions", json.dumps({"title": "smoke"}).encode(), {"content-type": "application/json"})
     smoke.check("create a session", status == 201, f"(HTTP {status}: {body[:200]!r})")
@@ -87,6 +89,17 @@ def backend(smoke: Smoke, outputs: dict, bucket_check) -> None:
     smoke.check("the object is in the media bucket", bucket_check(grant["key"]) == content)
     status, _ = http("GET", f"{base}/sessions/{uuid.uuid4()}")
     smoke.check("an unknown session is a 404", status == 404, f"(HTTP {status})")
+    statuses = []
+    for number in range(2, cap + 1):   # the first URL of the session was issued above
+        request = {"filename": f"more-{number}.jpg", "contentType": "image/jpeg", "size": 1}
+        status, body = http("POST", f"{base}/sessions/{session}/uploads", json.dumps(request).encode(),
+                            {"content-type": "application/json"})
+        statuses.append(status)
+    smoke.check(f"upload URLs 2 to {cap} of the session are issued", set(statuses) <= {200}, f"(HTTP {sorted(set(statuses))})")
+    request = {"filename": "one-too-many.jpg", "contentType": "image/jpeg", "size": 1}
+    status, body = http("POST", f"{base}/sessions/{session}/uploads", json.dumps(request).encode(), {"content-type": "application/json"})
+    smoke.check(f"upload URL {cap + 1} is refused: HTTP {status} {body.decode(errors='replace')}", status == 429,
+                f"(the cap is backend.max_uploads_per_session = {cap})")
 
 
 def webhook(smoke: Smoke, outputs: dict, secrets: dict[str, str]) -> None:
@@ -166,7 +179,7 @@ def main(argv=None) -> int:
     s3 = session.client("s3", ws.region)
     media = ws.manifest["physical_names"]["buckets"]["media"]
     smoke = Smoke()
-    backend(smoke, outputs, lambda key: s3.get_object(Bucket=media, Key=key)["Body"].read())
+    backend(smoke, outputs, lambda key: s3.get_object(Bucket=media, Key=key)["Body"].read(), env["backend"]["max_uploads_per_session"])
     ssm = session.client("ssm", ws.region)
     names = {"verify_token": env["webhook"]["verify_token_parameter"], "app_secret": env["webhook"]["app_secret_parameter"]}
     if args.seed_secrets:

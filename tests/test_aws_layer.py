@@ -527,7 +527,6 @@ def test_lookup_unimplemented_operation_is_unknown_and_unsupported(stub, resourc
 
 @pytest.mark.parametrize("code,status,state", [
     ("404", 404, "missing"),
-    ("403", 403, "foreign"),  # the name is taken by a bucket of another account
     ("500", 500, "unknown"),
     ("400", 400, "unknown"),
 ])
@@ -537,10 +536,58 @@ def test_bucket_head_status(stub, code, status, state):
                         expected_params={"Bucket": NAME})
     found = lookups.lookup(REGION, ACCOUNT, "AWS::S3::Bucket", NAME)
     assert found.state == state
-    if state == "foreign":
-        assert "403" in found.reason
     if state == "unknown":
         assert f"AWS HeadBucket: {code}" in found.reason
+    s3.assert_no_pending_responses()
+
+
+# HeadBucket's 403 says only "you do not have permission" (AWS's HeadBucket reference:
+# "If the bucket does not exist or you do not have permission to access it, the HEAD
+# request returns a generic 400 Bad Request, 403 Forbidden or 404 Not Found code"). It
+# holds for this account's own bucket under a restrictive policy as much as for another
+# account's. ListBuckets "returns a list of all buckets owned by the authenticated sender
+# of the request": that decides which.
+
+def head_denied(s3: Stubber) -> None:
+    s3.add_client_error("head_bucket", service_error_code="403", service_message="", http_status_code=403,
+                        expected_params={"Bucket": NAME})
+
+
+OWNER = {"DisplayName": "dev", "ID": "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"}
+
+
+def test_bucket_403_not_among_this_accounts_buckets_is_foreign(stub):
+    s3 = stub("s3")
+    head_denied(s3)
+    s3.add_response("list_buckets", {"Buckets": [{"Name": f"{NAME}-logs", "CreationDate": T0}], "Owner": OWNER, "Prefix": NAME},
+                    {"Prefix": NAME})
+    found = lookups.lookup(REGION, ACCOUNT, "AWS::S3::Bucket", NAME)
+    assert found.state == "foreign"
+    assert "403" in found.reason and "ListBuckets" in found.reason
+    s3.assert_no_pending_responses()
+
+
+def test_bucket_403_among_this_accounts_buckets_exists(stub):
+    """The caller may not read it, but the account owns it: not another account's."""
+    s3 = stub("s3")
+    head_denied(s3)
+    s3.add_response("list_buckets", {"Buckets": [{"Name": f"{NAME}-a", "CreationDate": T0}], "Owner": OWNER,
+                                     "ContinuationToken": "next", "Prefix": NAME}, {"Prefix": NAME})
+    s3.add_response("list_buckets", {"Buckets": [{"Name": NAME, "CreationDate": T0}], "Owner": OWNER, "Prefix": NAME},
+                    {"Prefix": NAME, "ContinuationToken": "next"})
+    assert lookups.lookup(REGION, ACCOUNT, "AWS::S3::Bucket", NAME).state == "exists"
+    s3.assert_no_pending_responses()
+
+
+def test_bucket_403_when_listbuckets_is_denied_too_is_unknown_with_the_reason(stub):
+    s3 = stub("s3")
+    head_denied(s3)
+    s3.add_client_error("list_buckets", service_error_code="AccessDenied", http_status_code=403,
+                        service_message=f"User: arn:aws:iam::{ACCOUNT}:user/dev is not authorized to perform: s3:ListAllMyBuckets",
+                        expected_params={"Prefix": NAME})
+    found = lookups.lookup(REGION, ACCOUNT, "AWS::S3::Bucket", NAME)
+    assert (found.state, found.unsupported) == ("unknown", False)
+    assert "AWS HeadBucket: 403" in found.reason and "AWS ListBuckets: AccessDenied" in found.reason
     s3.assert_no_pending_responses()
 
 
@@ -666,3 +713,62 @@ def test_one_session_and_one_client_per_service_and_region(monkeypatch):
 def test_describe_error_is_one_line_with_code_and_message():
     exc = botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DescribeStacks")
     assert session.describe_error(exc) == "AWS DescribeStacks: AccessDenied: no"
+
+
+def test_a_service_role_is_named_on_every_change_set_created_after_it_is_set(stub):
+    """deploy.py apply --role-arn: CloudFormation creates the resources with that role (RoleARN);
+    botocore checks the request against CloudFormation's own model."""
+    role = "arn:aws:iam::123456789012:role/ai-social-media-dev/cloudformation/ExecutionRole-ABC"
+    cf = stub("cloudformation")
+    cf.add_response("create_change_set", {"Id": CHANGE_SET_ID}, create_params(RoleARN=role))
+    cf.add_response("create_change_set", {"Id": CHANGE_SET_ID}, create_params())
+    cfn.use_service_role(role)
+    try:
+        assert cfn.create_change_set(REGION, "app", "UPDATE", ["CAPABILITY_IAM"], template_body="{}", tags={"env": "dev"}) == CHANGE_SET_ID
+    finally:
+        cfn.use_service_role(None)
+    assert cfn.create_change_set(REGION, "app", "UPDATE", ["CAPABILITY_IAM"], template_body="{}", tags={"env": "dev"}) == CHANGE_SET_ID
+
+
+# --- early validation: DescribeEvents ------------------------------------------------------------
+# Shapes as botocore's model of the pinned release (1.44.8) defines DescribeEvents and
+# OperationEvent (EventType VALIDATION_ERROR, ValidationName, ValidationStatus FAILED|SKIPPED,
+# ValidationStatusReason, ValidationPath, ValidationFailureMode FAIL|WARN); the names and the
+# reason text follow what CloudFormation answers (AWS::EarlyValidation::ResourceExistenceCheck,
+# ...PropertyValidation). The emptiness warning's name is illustrative (no documented example
+# was found): the code tells a warning by ValidationFailureMode WARN, never by its name. The
+# Stubber checks every answer against that model.
+
+OPERATION = "1f8c2d4e-0000-4b6a-9c3d-5e6f7a8b9c0d"
+
+
+def validation_event(event_id: str, **fields) -> dict:
+    return {"EventId": event_id, "StackId": STACK_ID, "OperationId": OPERATION, "OperationType": "CREATE_CHANGESET",
+            "EventType": "VALIDATION_ERROR", "Timestamp": T0, "ValidationStatus": "FAILED", "ValidationFailureMode": "FAIL",
+            **fields}
+
+
+def test_validation_events_reads_every_page_and_keeps_only_validation_errors(stub):
+    cf = stub("cloudformation")
+    conflict = validation_event("e1", LogicalResourceId="MediaBucket", ResourceType="AWS::S3::Bucket",
+                                ValidationName="AWS::EarlyValidation::ResourceExistenceCheck",
+                                ValidationStatusReason="Resource of type 'AWS::S3::Bucket' with identifier 'acme-dev-media' already exists.",
+                                ValidationPath="/Resources/MediaBucket/Properties/BucketName")
+    progress = {"EventId": "p1", "StackId": STACK_ID, "OperationId": OPERATION, "EventType": "PROGRESS_EVENT", "Timestamp": T0}
+    cf.add_response("describe_events", {"OperationEvents": [progress, conflict], "NextToken": "n2"}, {"ChangeSetName": CHANGE_SET_ID})
+    warn = validation_event("e2", ValidationFailureMode="WARN", ValidationName="AWS::EarlyValidation::S3BucketEmptinessCheck",
+                            LogicalResourceId="OldBucket", ResourceType="AWS::S3::Bucket",
+                            ValidationStatusReason="Bucket acme-dev-old is not empty")
+    cf.add_response("describe_events", {"OperationEvents": [warn]}, {"ChangeSetName": CHANGE_SET_ID, "NextToken": "n2"})
+    assert [e["EventId"] for e in cfn.validation_events(REGION, CHANGE_SET_ID)] == ["e1", "e2"]
+    cf.assert_no_pending_responses()
+
+
+def test_validation_events_errors_propagate(stub):
+    """The caller decides: an endpoint that does not know the call answers with an error."""
+    cf = stub("cloudformation")
+    cf.add_client_error("describe_events", service_error_code="InvalidAction", http_status_code=400,
+                        service_message="Could not find operation DescribeEvents for version 2010-05-15")
+    with pytest.raises(botocore.exceptions.ClientError):
+        cfn.validation_events(REGION, CHANGE_SET_ID)
+    cf.assert_no_pending_responses()

@@ -29,6 +29,7 @@ CONFIG = common.Config(
     session_ttl_hours=24,
     max_upload_bytes=1000,
     presigned_url_seconds=900,
+    max_uploads_per_session=3,
 )
 OTHER_SESSION = "11111111-1111-4111-8111-111111111111"
 
@@ -48,6 +49,16 @@ class FakeStore:
 
     def get_session(self, sid):
         return self.sessions.get(sid)
+
+    def count_upload(self, sid, limit, now):
+        """AwsStore.count_upload's contract over a dict (its DynamoDB form: tests below)."""
+        item = self.sessions.get(sid)
+        if item is None or int(item.get(CONFIG.ttl_attribute, 0)) <= now:
+            return "missing"
+        if item.get("uploadCount", 0) >= limit:
+            return "capped"
+        item["uploadCount"] = item.get("uploadCount", 0) + 1
+        return "counted"
 
     def presign_put(self, key, content_type, size, expires_in):
         self.presigned.append((key, content_type, size, expires_in))
@@ -184,6 +195,85 @@ def test_upload_url_key_is_under_the_session_prefix(store, session):
     assert answer["uploadUrl"] == store.presign_put(*store.presigned[0])
 
 
+def test_the_upload_cap_answers_429_and_issues_no_url(store, session):
+    for number in range(CONFIG.max_uploads_per_session):
+        status, _ = upload(store, session, filename=f"{number}.jpg")
+        assert status == 200
+    status, answer = upload(store, session, filename="one-more.jpg")
+    assert status == 429
+    assert answer["error"] == ("this session has had its 3 upload URLs (the limit per session); "
+                               "start a new session to upload more")
+    assert len(store.presigned) == CONFIG.max_uploads_per_session
+
+
+def test_the_cap_is_per_session(store, session):
+    for number in range(CONFIG.max_uploads_per_session):
+        upload(store, session, filename=f"{number}.jpg")
+    other = call(create_session, event(), store)[1]["sessionId"]
+    assert upload(store, other)[0] == 200
+
+
+def test_a_rejected_request_uses_none_of_the_cap(store, session):
+    for _ in range(CONFIG.max_uploads_per_session + 1):
+        assert upload(store, session, size=1001)[0] == 413
+    assert upload(store, session)[0] == 200
+
+
+def test_an_expired_session_gets_no_upload_url(store, session):
+    store.sessions[session]["expiresAt"] = int(time.time()) - 1
+    status, answer = upload(store, session)
+    assert (status, answer) == (404, {"error": "session not found"})
+
+
+def _stubbed_store(monkeypatch):
+    from botocore.stub import Stubber
+
+    for name in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    real = common.AwsStore(CONFIG)
+    stub = Stubber(real._dynamodb)
+    stub.activate()
+    return real, stub
+
+
+SID = "22222222-2222-4222-8222-222222222222"
+COUNT_REQUEST = {
+    "TableName": "sessions-table",
+    "Key": {"sessionId": {"S": SID}},
+    "UpdateExpression": "ADD uploadCount :one",
+    "ConditionExpression": "attribute_exists(sessionId) AND #ttl > :now "
+                           "AND (attribute_not_exists(uploadCount) OR uploadCount < :limit)",
+    "ExpressionAttributeNames": {"#ttl": "expiresAt"},
+    "ExpressionAttributeValues": {":one": {"N": "1"}, ":now": {"N": "1000"}, ":limit": {"N": "3"}},
+}
+
+
+def test_the_count_is_one_conditional_update_of_the_session_item(monkeypatch):
+    """DynamoDB's own request shape (botocore validates it against the service model)."""
+    real, stub = _stubbed_store(monkeypatch)
+    stub.add_response("update_item", {}, COUNT_REQUEST)
+    assert real.count_upload(SID, 3, 1000) == "counted"
+    stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("item, answer", [
+    ({"sessionId": {"S": SID}, "expiresAt": {"N": "5000"}, "uploadCount": {"N": "3"}}, "capped"),
+    ({"sessionId": {"S": SID}, "expiresAt": {"N": "999"}, "uploadCount": {"N": "1"}}, "missing"),
+    (None, "missing"),
+])
+def test_a_failed_condition_says_capped_or_missing(monkeypatch, item, answer):
+    real, stub = _stubbed_store(monkeypatch)
+    stub.add_client_error("update_item", "ConditionalCheckFailedException", "The conditional request failed",
+                          400, expected_params=COUNT_REQUEST)
+    stub.add_response("get_item", {"Item": item} if item else {},
+                      {"TableName": "sessions-table", "Key": {"sessionId": {"S": SID}}, "ConsistentRead": True})
+    assert real.count_upload(SID, 3, 1000) == answer
+    stub.assert_no_pending_responses()
+
+
 def test_oversized_upload_is_413(store, session):
     status, answer = upload(store, session, size=1001)
     assert status == 413 and "1000" in answer["error"]
@@ -271,8 +361,9 @@ def test_config_from_environment():
     config = common.Config.from_env({
         "TABLE_NAME": "t", "MEDIA_BUCKET": "b", "SESSION_TTL_ATTRIBUTE": "expiresAt",
         "SESSION_TTL_HOURS": "2", "MAX_UPLOAD_BYTES": "10", "PRESIGNED_URL_SECONDS": "60",
+        "MAX_UPLOADS_PER_SESSION": "5",
     })
-    assert config == common.Config("t", "b", "expiresAt", 2, 10, 60)
+    assert config == common.Config("t", "b", "expiresAt", 2, 10, 60, 5)
 
 
 @pytest.mark.parametrize("region, host", [

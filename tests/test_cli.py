@@ -84,3 +84,18 @@ def test_help_names_the_exit_statuses_and_the_overrides():
     text = " ".join(result.stdout.split())
     assert "3 a blocking finding" in text and "--allow-orphans" in text and "--allow-unknown" in text
     assert "--allow-stateful-change" not in text and "--allow-export-change" not in text  # overrides that cannot work are gone
+
+
+@pytest.mark.parametrize("role", ["not-an-arn", "arn:aws:iam::210987654321:role/other-account", "arn:aws:iam::123456789012:user/x"])
+def test_a_role_arn_that_is_no_role_of_the_account_is_status_2_and_one_line(monkeypatch, capsys, role):
+    import types
+
+    import tooling.deploy.workspace as workspace
+    from tooling.aws import cloudformation
+
+    monkeypatch.setattr(workspace, "open_workspace", lambda *a, **k: types.SimpleNamespace(account_id="123456789012"))
+    status = cli.main(["apply", "--env", "dev", "--role-arn", role])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert err.startswith(f"deploy: --role-arn {role!r}: not the ARN of an IAM role of account 123456789012")
+    assert cloudformation._service_role_arn is None

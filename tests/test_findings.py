@@ -24,7 +24,7 @@ STORAGE_NAME = "acme-dev-storage"
 
 def test_every_kind_is_listed_and_only_orphan_and_unknown_can_be_overridden():
     assert set(findings.OVERRIDES) == {"stack-state", "orphan", "other-owner", "foreign", "unknown",
-                                       "export-in-use", "stateful-change", "change-set", "rename"}
+                                       "export-in-use", "stateful-change", "change-set", "unprotected", "drift", "rename"}
     assert {k: v for k, v in findings.OVERRIDES.items() if v} == {"orphan": "--allow-orphans", "unknown": "--allow-unknown"}
 
 
@@ -368,15 +368,26 @@ def logging_change(replacement_flag: str):
     return [change], deployed, rendered
 
 
-def test_disagreement_conditional_flag_on_logging_configuration():
-    change_list, deployed, rendered = logging_change("Conditional")
-    notes = findings.disagreements(change_list, deployed, rendered, Resolver(), Resolver())
+def test_disagreement_conditional_flag_on_a_stateless_type_is_a_note():
+    deployed = storage_template()
+    rendered = storage_template(ApiLogs={"Type": "AWS::Logs::LogGroup",
+                                         "Properties": {"LogGroupName": "/acme/dev/api", "RetentionInDays": 30}})
+    change = changes.Change("Modify", "ApiLogs", "AWS::Logs::LogGroup", "Conditional")
+    notes = findings.disagreements([change], deployed, rendered, Resolver(), Resolver())
     assert len(notes) == 1
     note = notes[0]
-    assert (note["logical_id"], note["type"], note["change_set"], note["schema"]) == ("MediaBucket", "AWS::S3::Bucket", "Conditional", "none")
+    assert (note["logical_id"], note["type"], note["change_set"], note["schema"]) == ("ApiLogs", "AWS::Logs::LogGroup", "Conditional", "none")
     assert "Replacement=Conditional" in note["text"]
     assert "schema says modify" in note["text"]
     assert note["text"].endswith("the schema decides")
+
+
+def test_a_stateful_type_gets_no_disagreement_note_but_a_finding():
+    """What a change set says of a bucket is never settled by a note (see the change-set rule below)."""
+    change_list, deployed, rendered = logging_change("Conditional")
+    assert findings.disagreements(change_list, deployed, rendered, Resolver(), Resolver()) == []
+    found = findings.change_set_stateful_findings(naming.STORAGE, change_list, deployed, rendered, Resolver(), Resolver(), local=False)
+    assert [(f.kind, f.blocking) for f in found] == [("stateful-change", True)]
 
 
 def test_agreement_gives_no_note():
@@ -410,6 +421,124 @@ def test_by_kind():
     assert findings.by_kind(every, {"--allow-orphans", "--allow-unknown"}) == ([state], [orphan, unknown], [note])
     # no flag overrides a kind without one
     assert findings.by_kind([state], {"--allow-orphans", "--allow-unknown", "--force"}) == ([state], [], [])
+
+
+# --- the gate fails closed: resolved values, conditions, what the change set says -------------
+
+PREFIXED = {
+    "Parameters": {"Prefix": {"Type": "String", "Default": "a"}},
+    "Resources": {"SessionsTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
+        "TableName": {"Fn::Sub": "${Prefix}-sessions"}, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}}},
+}
+
+
+def with_values(template: dict, **values) -> Resolver:
+    from tooling.deploy.gate import replacement
+    return replacement.resolver_for(template, STORAGE_NAME, "123456789012", "us-east-1", values)
+
+
+def test_a_create_only_value_driven_by_a_changed_parameter_is_a_stateful_change():
+    """TableName: !Sub ${Prefix}-sessions, written the same, Prefix a -> b: the table is replaced."""
+    found = findings.stateful_findings(PREFIXED, PREFIXED, with_values(PREFIXED, Prefix="a"), with_values(PREFIXED, Prefix="b"))
+    assert [(f.kind, f.subject) for f in found] == [("stateful-change", "AWS::DynamoDB::Table SessionsTable")]
+    assert "replaces" in found[0].detail and "TableName" in found[0].detail
+    assert findings.stateful_findings(PREFIXED, PREFIXED, with_values(PREFIXED, Prefix="a"), with_values(PREFIXED, Prefix="a")) == []
+
+
+def test_a_parameter_whose_value_cannot_be_known_is_unknown_not_unchanged():
+    no_default = {**PREFIXED, "Parameters": {"Prefix": {"Type": "String"}}}
+    found = findings.stateful_findings(no_default, no_default, with_values(no_default, Prefix="a"), with_values(no_default))
+    assert [(f.kind, f.blocking) for f in found] == [("unknown", True)]
+
+
+CONDITIONAL = {
+    "Parameters": {"Env": {"Type": "String", "Default": "dev"}, "Archive": {"Type": "String", "Default": "yes"}},
+    "Conditions": {
+        "IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]},
+        "WantsArchive": {"Fn::Equals": [{"Ref": "Archive"}, "yes"]},
+        "KeepArchive": {"Fn::Or": [{"Condition": "IsProd"}, {"Fn::And": [{"Condition": "WantsArchive"},
+                                                                         {"Fn::Not": [{"Condition": "IsProd"}]}]}]},
+    },
+    "Resources": {"ArchiveBucket": {"Type": "AWS::S3::Bucket", "Condition": "KeepArchive",
+                                    "Properties": {"BucketName": "acme-dev-archive"}}},
+}
+
+
+@pytest.mark.parametrize("before,after,removed", [
+    ({"Archive": "yes"}, {"Archive": "no"}, True),  # And/Not/Or/Condition refs turn false
+    ({"Archive": "yes"}, {"Archive": "yes"}, False),
+    ({"Archive": "no", "Env": "prod"}, {"Archive": "no", "Env": "prod"}, False),
+    ({"Archive": "no", "Env": "prod"}, {"Archive": "no", "Env": "dev"}, True),
+    ({"Archive": "no"}, {"Archive": "yes"}, False),  # not deployed before: nothing is removed
+])
+def test_a_stateful_resource_whose_condition_turns_false_is_removed(before, after, removed):
+    found = findings.stateful_findings(CONDITIONAL, CONDITIONAL, with_values(CONDITIONAL, **before), with_values(CONDITIONAL, **after))
+    if removed:
+        assert [(f.kind, f.subject, f.blocking) for f in found] == [("stateful-change", "AWS::S3::Bucket ArchiveBucket", True)]
+        assert "KeepArchive is false" in found[0].detail
+    else:
+        assert found == []
+
+
+@pytest.mark.parametrize("condition", [
+    {"Fn::Equals": [{"Fn::Select": [0, ["a"]]}, "a"]},  # a function conditions are not evaluated with here
+    {"Condition": "Undefined"},
+    {"Fn::Equals": [{"Ref": "NoSuchParameter"}, "x"]},
+])
+def test_a_condition_that_cannot_be_evaluated_is_unknown_and_blocks(condition):
+    template = {**CONDITIONAL, "Conditions": {**CONDITIONAL["Conditions"], "KeepArchive": condition}}
+    kept = {**template, "Conditions": {**template["Conditions"], "KeepArchive": {"Fn::Equals": ["a", "a"]}}}
+    found = findings.stateful_findings(kept, template, with_values(kept), with_values(template))
+    assert [(f.kind, f.blocking, f.override) for f in found] == [("unknown", True, "--allow-unknown")]
+    assert "KeepArchive" in found[0].detail
+
+
+def change(action: str, replacement_flag: str = "", kind: str = "AWS::S3::Bucket", logical_id: str = "MediaBucket"):
+    return changes.Change(action, logical_id, kind, replacement_flag if action == "Modify" else "")
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_the_change_set_saying_remove_or_replace_blocks_whatever_the_schema_says(local):
+    """The schema says a LoggingConfiguration change is in place; the change set says
+    Replacement True (or Remove): that blocks, on AWS and on the local AWS alike."""
+    change_list, deployed, rendered = logging_change("True")
+    found = findings.change_set_stateful_findings(naming.STORAGE, change_list + [change("Remove", logical_id="SessionsTable",
+                                                                                         kind="AWS::DynamoDB::Table")],
+                                                  deployed, rendered, Resolver(), Resolver(), local)
+    assert [(f.kind, f.subject, f.blocking, f.override) for f in found] == [
+        ("stateful-change", "AWS::S3::Bucket MediaBucket", True, None),
+        ("stateful-change", "AWS::DynamoDB::Table SessionsTable", True, None)]
+    assert "replaces it" in found[0].detail and "removes it" in found[1].detail
+
+
+def test_a_conditional_replacement_where_the_schema_says_modify_is_a_note_on_the_local_aws_only():
+    change_list, deployed, rendered = logging_change("Conditional")
+    on_aws = findings.change_set_stateful_findings(naming.STORAGE, change_list, deployed, rendered, Resolver(), Resolver(), local=False)
+    assert [(f.kind, f.blocking) for f in on_aws] == [("stateful-change", True)]
+    assert findings.disagreements(change_list, deployed, rendered, Resolver(), Resolver(), local=False) == []
+    here = findings.change_set_stateful_findings(naming.STORAGE, change_list, deployed, rendered, Resolver(), Resolver(), local=True)
+    assert here == []
+    [note] = findings.disagreements(change_list, deployed, rendered, Resolver(), Resolver(), local=True)
+    assert (note["logical_id"], note["change_set"], note["schema"]) == ("MediaBucket", "Conditional", "none")
+    assert "the schema decides" in note["text"] and "on the local AWS only; on AWS this blocks" in note["text"]
+    # Replacement True stays a finding on the local AWS too, never a note
+    true_flag, _, _ = logging_change("True")
+    assert findings.disagreements(true_flag, deployed, rendered, Resolver(), Resolver(), local=True) == []
+
+
+def test_a_conditional_replacement_the_schema_agrees_with_blocks_on_the_local_aws_too():
+    table = storage_template()["Resources"]["SessionsTable"]
+    rekeyed = {**table, "Properties": {**table["Properties"], "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]}}
+    found = findings.change_set_stateful_findings(naming.STORAGE, [change("Modify", "Conditional", "AWS::DynamoDB::Table", "SessionsTable")],
+                                                  storage_template(), storage_template(SessionsTable=rekeyed), Resolver(), Resolver(), local=True)
+    assert [(f.kind, f.blocking) for f in found] == [("stateful-change", True)]
+
+
+def test_the_change_set_rule_leaves_stateless_types_and_in_place_changes_alone():
+    found = findings.change_set_stateful_findings(
+        "backend", [change("Remove", kind="AWS::Logs::LogGroup", logical_id="ApiLogs"), change("Modify", "False"), change("Add")],
+        storage_template(), storage_template(), Resolver(), Resolver(), local=False)
+    assert found == []
 
 
 @pytest.mark.parametrize("status", ["DELETE_FAILED", "IMPORT_ROLLBACK_FAILED", "ROLLBACK_FAILED"])

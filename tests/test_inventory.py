@@ -245,10 +245,41 @@ def test_owner_from_aws_answer(stub):
     cf = stub("cloudformation")
     held_by(cf, "media-123456789012", [stack_resource("app-dev-storage", "Media", "AWS::S3::Bucket", "media-123456789012")])
     held_by(cf, "old-bucket", [stack_resource("app-dev-storage", "Old", "AWS::S3::Bucket", "old-bucket", "DELETE_SKIPPED")])
+    live_stacks(cf, {"app-dev-storage": [stack_resource("app-dev-storage", "Media", "AWS::S3::Bucket", "media-123456789012")]})
     owners = inventory.Owners(REGION)
     assert owners.owner("AWS::S3::Bucket", "media-123456789012") == Owner("app-dev-storage", "Media", "AWS::S3::Bucket")
-    assert owners.owner("AWS::S3::Bucket", "old-bucket") is None  # retained by a delete: no longer the stack's
+    # retained by a delete: no longer that stack's, and no live stack holds it either
+    assert owners.owner("AWS::S3::Bucket", "old-bucket") is None
     cf.assert_no_pending_responses()
+
+
+def test_a_name_held_under_another_type_is_looked_up_further(stub, serial):
+    """A BucketPolicy's physical id is its bucket's name. Asked for the bucket
+    acme-dev-media, AWS may answer with the old stack whose policy holds that id; the
+    bucket itself is the storage stack's. That answer is no proof of "no owner"."""
+    s3, cf = stub("s3"), stub("cloudformation")
+    s3.add_response("head_bucket", {"BucketRegion": REGION}, {"Bucket": "acme-dev-media"})
+    held_by(cf, "acme-dev-media", [stack_resource("acme-old-media", "MediaPolicy", "AWS::S3::BucketPolicy", "acme-dev-media"),
+                                   stack_resource("acme-old-media", "Other", "AWS::S3::Bucket", "acme-dev-other")])
+    live_stacks(cf, {"acme-old-media": [stack_resource("acme-old-media", "MediaPolicy", "AWS::S3::BucketPolicy", "acme-dev-media")],
+                     "acme-dev-storage": [stack_resource("acme-dev-storage", "MediaBucket", "AWS::S3::Bucket", "acme-dev-media")]})
+    [surveyed] = inventory.survey([NamedResource("storage", "MediaBucket", "AWS::S3::Bucket", "acme-dev-media")],
+                                  {"storage": "acme-dev-storage"}, REGION, ACCOUNT)
+    s3.assert_no_pending_responses()
+    cf.assert_no_pending_responses()
+    assert (surveyed.state, surveyed.owner) == (inventory.OURS, Owner("acme-dev-storage", "MediaBucket", "AWS::S3::Bucket"))
+
+
+def test_a_name_held_only_under_another_type_is_an_orphan_once_looked_up(stub, serial):
+    s3, cf = stub("s3"), stub("cloudformation")
+    s3.add_response("head_bucket", {"BucketRegion": REGION}, {"Bucket": "acme-dev-media"})
+    policy = stack_resource("acme-old-media", "MediaPolicy", "AWS::S3::BucketPolicy", "acme-dev-media")
+    held_by(cf, "acme-dev-media", [policy])
+    live_stacks(cf, {"acme-old-media": [policy]})
+    [surveyed] = inventory.survey([NamedResource("storage", "MediaBucket", "AWS::S3::Bucket", "acme-dev-media")],
+                                  {"storage": "acme-dev-storage"}, REGION, ACCOUNT)
+    cf.assert_no_pending_responses()
+    assert (surveyed.state, surveyed.owner) == (inventory.ORPHAN, None)
 
 
 # DescribeStackResources(PhysicalResourceId=...) answers with every resource of the stack
@@ -280,6 +311,9 @@ def test_an_orphan_is_not_owned_by_the_stack_holding_another_resource_of_that_na
     function_exists(lam, "x")
     held_by(cf, "x", [stack_resource("app-dev-backend", "FnRole", "AWS::IAM::Role", "x"),
                       stack_resource("app-dev-backend", "Fn", "AWS::Lambda::Function", "x-old-name")])
+    # held there only as a role: looked up further, in every live stack, by type and id
+    live_stacks(cf, {"app-dev-backend": [stack_resource("app-dev-backend", "FnRole", "AWS::IAM::Role", "x"),
+                                         stack_resource("app-dev-backend", "Fn", "AWS::Lambda::Function", "x-old-name")]})
     resource = NamedResource("backend", "Fn", "AWS::Serverless::Function", "x")
     [surveyed] = inventory.survey([resource], {"backend": "app-dev-backend"}, REGION, ACCOUNT)
     lam.assert_no_pending_responses()
@@ -313,6 +347,7 @@ def test_survey_free_foreign_and_failed_owner_lookup(stub, serial):
                          http_status_code=404, expected_params={"FunctionName": "new-fn"})
     s3.add_client_error("head_bucket", service_error_code="403", service_message="Forbidden", http_status_code=403,
                         expected_params={"Bucket": "taken-name"})
+    s3.add_response("list_buckets", {"Buckets": [], "Owner": {"ID": "owner"}}, {"Prefix": "taken-name"})  # not this account's
     function_exists(lam, "fn")
     cf.add_client_error("describe_stack_resources", service_error_code="AccessDenied", http_status_code=403,
                         service_message="User: arn:aws:iam::123456789012:user/dev is not authorized to perform: "

@@ -103,9 +103,9 @@ def test_an_export_of_the_renamed_resource_keeps_its_value():
                 "Sub": {"Value": {"Fn::Sub": "${UploadsBucket.Arn}/*|${UploadsBucket}|${LogBucket}"}}}
     kept = {"s-MediaBucketName": "MediaBucketName", "s-Arn": "Arn", "s-Sub": "Sub"}
     assert findings.changed_exports(deployed, rendered, kept, old, new) == ["s-Arn", "s-MediaBucketName", "s-Sub"]
-    assert findings.changed_exports(deployed, gate.as_deployed(rendered, pairs), kept, Resolver(), Resolver()) == []
+    assert findings.changed_exports(deployed, gate.as_deployed(rendered, pairs), kept, old, new) == []
     moved = {**rendered, "Sub": {"Value": {"Fn::Sub": "${LogBucket}"}}}  # a value that does change still does
-    assert findings.changed_exports(deployed, gate.as_deployed(moved, pairs), kept, Resolver(), Resolver()) == ["s-Sub"]
+    assert findings.changed_exports(deployed, gate.as_deployed(moved, pairs), kept, old, new) == ["s-Sub"]
 
 
 def test_a_key_is_paired_by_the_alias_that_points_at_it():

@@ -233,3 +233,21 @@ def test_an_environment_file_that_is_not_text(previous, env_dir):
     (env_dir / "dev.toml").write_bytes(b"name = '\xff\xfe'\n")
     result = run_render("--env", "dev", "--account-id", ACCOUNT, "--out", str(previous), "--environments-dir", str(env_dir))
     assert_refused(result, previous, "dev.toml", "not UTF-8")
+
+
+@pytest.mark.parametrize("replacements, problem", [
+    ({"max_uploads_per_session = 20": "max_uploads_per_session = 0"}, "backend.max_uploads_per_session must be at least 1"),
+    ({'jwt_issuer = ""': 'jwt_issuer = "http://issuer.example.org"'}, "backend.jwt_issuer 'http://issuer.example.org' is not an https URL"),
+    ({'jwt_issuer = ""': 'jwt_issuer = "https://issuer.example.org"'}, "backend.jwt_issuer and backend.jwt_audience go together"),
+    ({"jwt_audience = []": 'jwt_audience = ["web"]'}, "backend.jwt_issuer and backend.jwt_audience go together"),
+    ({'jwt_issuer = ""': 'jwt_issuer = "https://issuer.example.org"', "jwt_audience = []": 'jwt_audience = [""]'},
+     "backend.jwt_issuer and backend.jwt_audience go together"),
+])
+def test_api_limits_and_the_authorizer_are_checked(previous, env_dir, replacements, problem):
+    text = (env_dir / "dev.toml").read_text()
+    for old, new in replacements.items():
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    (env_dir / "dev.toml").write_text(text)
+    result = run_render("--env", "dev", "--account-id", ACCOUNT, "--out", str(previous), "--environments-dir", str(env_dir))
+    assert_refused(result, previous, problem)

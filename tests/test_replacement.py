@@ -263,3 +263,88 @@ def test_schema_file_follows_the_installed_cfn_lint():
         pytest.skip(".tools/cfn-lint is not installed (ci/setup.sh)")
     result = subprocess.run([str(python), "ci/extract_schemas.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+def test_get_att_arn_of_a_key_and_a_table_resolves_from_their_physical_ids():
+    resolver = Resolver(variables={"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"},
+                        physical={"Key": "1234abcd-12ab", "Table": "sessions"},
+                        types={"Key": "AWS::KMS::Key", "Table": "AWS::DynamoDB::Table"})
+    assert resolver.resolve({"Fn::GetAtt": ["Key", "Arn"]}) == "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab"
+    assert resolver.resolve({"Fn::GetAtt": "Table.Arn"}) == "arn:aws:dynamodb:eu-west-1:123456789012:table/sessions"
+
+
+# --- conditions, Fn::If and AWS::NoValue, with each side's own parameter values ---------------
+
+CORS_TEMPLATE = {
+    "Parameters": {"ServedOrigin": {"Type": "String", "Default": ""}},
+    "Conditions": {"HasServedOrigin": {"Fn::Not": [{"Fn::Equals": [{"Ref": "ServedOrigin"}, ""]}]}},
+    "Resources": {"MediaBucket": {"Type": "AWS::S3::Bucket"}},
+}
+CORS = {"Fn::If": ["HasServedOrigin", {"CorsRules": [{"AllowedOrigins": [{"Ref": "ServedOrigin"}], "AllowedMethods": ["PUT"]}]},
+                   {"Ref": "AWS::NoValue"}]}
+
+
+def cors_resolver(origin: str | None) -> Resolver:
+    values = {} if origin is None else {"ServedOrigin": origin}
+    return replacement.resolver_for(CORS_TEMPLATE, "acme-dev-storage", ACCOUNT, "us-east-1", values)
+
+
+def test_fn_if_takes_the_branch_its_condition_gives():
+    """MediaBucket's CORS: !If [HasServedOrigin, {...}, !Ref AWS::NoValue]."""
+    served = cors_resolver("https://d1.cloudfront.net")
+    assert served.resolve(CORS) == {"CorsRules": [{"AllowedOrigins": ["https://d1.cloudfront.net"], "AllowedMethods": ["PUT"]}]}
+    assert cors_resolver(None).resolve({"BucketName": "b", "CorsConfiguration": CORS}) == {"BucketName": "b"}  # NoValue: left out
+    assert cors_resolver("").resolve(["x", {"Fn::If": ["HasServedOrigin", "y", {"Ref": "AWS::NoValue"}]}]) == ["x"]
+
+
+def test_a_value_read_through_a_condition_compares_resolved():
+    assert replacement.same_value(CORS, CORS, cors_resolver("https://a.example"), cors_resolver("https://a.example")) is True
+    assert replacement.same_value(CORS, CORS, cors_resolver("https://a.example"), cors_resolver("https://b.example")) is False
+    assert replacement.same_value(CORS, CORS, cors_resolver(""), cors_resolver("https://b.example")) is False
+
+
+def test_a_create_only_value_written_the_same_but_resolving_differently_replaces():
+    """TableName: !Sub ${Prefix}-sessions, Prefix a -> b."""
+    template = {"Parameters": {"Prefix": {"Type": "String"}}, "Resources": {}}
+    name = table(TableName={"Fn::Sub": "${Prefix}-sessions"})
+    a = replacement.resolver_for(template, "s", ACCOUNT, "us-east-1", {"Prefix": "a"})
+    b = replacement.resolver_for(template, "s", ACCOUNT, "us-east-1", {"Prefix": "b"})
+    v = verdict(name, name, a, b)
+    assert (v.replacement, v.properties) == (ALWAYS, ("TableName",))
+    assert verdict(name, name, a, a).replacement == NONE
+
+
+def test_written_the_same_and_unresolvable_is_unchanged_only_when_its_inputs_agree():
+    template = {"Parameters": {"Prefix": {"Type": "String"}}, "Resources": {"Key": {"Type": "AWS::KMS::Key"}}}
+    value = {"Fn::Sub": "${Prefix}-${Key.Arn}"}  # the key's ARN is not known offline
+    a = replacement.resolver_for(template, "s", ACCOUNT, "us-east-1", {"Prefix": "a"})
+    b = replacement.resolver_for(template, "s", ACCOUNT, "us-east-1", {"Prefix": "b"})
+    unknown = replacement.resolver_for(template, "s", ACCOUNT, "us-east-1")
+    assert replacement.same_value(value, value, a, a) is True
+    assert replacement.same_value(value, value, a, b) is None  # the parameter differs, the rest cannot be resolved
+    assert replacement.same_value(value, value, a, unknown) is None  # the new value of Prefix is not known
+
+
+@pytest.mark.parametrize("condition,values,expected", [
+    ({"Fn::Equals": [{"Ref": "Env"}, "prod"]}, {"Env": "prod"}, True),
+    ({"Fn::Not": [{"Fn::Equals": [{"Ref": "Env"}, "prod"]}]}, {"Env": "prod"}, False),
+    ({"Fn::And": [{"Condition": "Other"}, {"Fn::Equals": ["1", 1]}]}, {"Env": "dev"}, True),
+    ({"Fn::Or": [{"Fn::Equals": [{"Ref": "Env"}, "prod"]}, {"Condition": "Other"}]}, {"Env": "dev"}, True),
+    ({"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}, {}, True),
+])
+def test_conditions_evaluate(condition, values, expected):
+    template = {"Parameters": {"Env": {"Type": "String"}}, "Conditions": {"C": condition, "Other": {"Fn::Equals": ["a", "a"]}}}
+    assert replacement.resolver_for(template, "s", ACCOUNT, "us-east-1", values).condition("C") is expected
+
+
+@pytest.mark.parametrize("condition", [
+    {"Fn::Equals": [{"Ref": "Env"}, "prod"]},  # Env has no value
+    {"Condition": "Missing"},
+    {"Condition": "C"},  # itself
+    {"Fn::Equals": [{"Fn::Select": [0, ["a"]]}, "a"]},
+    {"Fn::Or": [{"Fn::Equals": ["a", "a"]}, {"Condition": "Missing"}]},  # an unknown operand is unknown, not skipped
+])
+def test_a_condition_that_cannot_be_evaluated_is_unresolved(condition):
+    template = {"Parameters": {"Env": {"Type": "String"}}, "Conditions": {"C": condition}}
+    with pytest.raises(replacement.Unresolved):
+        replacement.resolver_for(template, "s", ACCOUNT, "us-east-1").condition("C")

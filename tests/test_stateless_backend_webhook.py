@@ -22,6 +22,7 @@ EXPECTED_STATEMENTS = {
     "GetSessionFunction": [("dynamodb:GetItem", "import:SessionsTableArn", None)],
     "CreateUploadUrlFunction": [
         ("dynamodb:GetItem", "import:SessionsTableArn", None),
+        ("dynamodb:UpdateItem", "import:SessionsTableArn", None),   # the upload count, a conditional update
         ("s3:PutObject", "import:MediaBucketArn/sessions/*", None),
     ],
     "ListUploadsFunction": [
@@ -64,14 +65,14 @@ def normal_resource(value):
     return value
 
 
-def statements(function: dict) -> list[tuple]:
-    policies = function["Properties"]["Policies"]
+def statements(template: dict, function: dict) -> list[tuple]:
+    """The function role's statements, but the first: its own log group (tests/test_iam.py)."""
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = template["Resources"][role_id]["Properties"]["Policies"]
     assert len(policies) == 1 and isinstance(policies[0], dict), "one inline policy document, no SAM policy templates"
-    return [
-        (s["Action"], normal_resource(s["Resource"]), s.get("Condition"))
-        for s in policies[0]["Statement"]
-        if s["Effect"] == "Allow"
-    ]
+    own_logs, *rest = policies[0]["PolicyDocument"]["Statement"]
+    assert own_logs["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    return [(s["Action"], normal_resource(s["Resource"]), s.get("Condition")) for s in rest if s["Effect"] == "Allow"]
 
 
 def effective(template: dict, function: dict, key: str):
@@ -115,8 +116,8 @@ def test_each_backend_function_has_exactly_its_least_privilege_policy(rendered, 
         function = template["Resources"][logical_id]
         if key and logical_id == "CreateUploadUrlFunction":
             expected = [*expected, KEY_STATEMENT]
-        assert statements(function) == expected, logical_id
-        assert "Role" not in function["Properties"]
+        assert statements(template, function) == expected, logical_id
+        assert "Policies" not in function["Properties"], "its own role: SAM would add AWSLambdaBasicExecutionRole"
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -124,7 +125,7 @@ def test_no_wildcard_action_or_resource_anywhere(rendered, env):
     for key in ("backend", "webhook"):
         template, _ = templates(rendered, env, key)
         for mapping in _walk(template["Resources"]):
-            if "Action" in mapping and "Effect" in mapping:
+            if "Action" in mapping and "Effect" in mapping and "Resource" in mapping:
                 actions = mapping["Action"] if isinstance(mapping["Action"], list) else [mapping["Action"]]
                 resources = mapping["Resource"] if isinstance(mapping["Resource"], list) else [mapping["Resource"]]
                 assert all("*" not in action for action in actions), (key, actions)
@@ -135,7 +136,7 @@ def test_no_wildcard_action_or_resource_anywhere(rendered, env):
 def test_backend_reaches_storage_only_through_imports(rendered, env):
     template, stack = templates(rendered, env, "backend")
     storage = f"ai-social-media-{env}-storage"
-    names = ["MediaBucketArn", "MediaBucketName", "SessionsTableArn", "SessionsTableName"]
+    names = ["MediaBucketArn", "MediaBucketName", "PermissionsBoundaryArn", "SessionsTableArn", "SessionsTableName"]
     if environment.load(env)["encryption"]["customer_managed_key"]:
         names.append("EncryptionKeyArn")
     assert stack["imports"] == sorted(f"{storage}-{name}" for name in names)
@@ -147,6 +148,7 @@ def test_backend_reaches_storage_only_through_imports(rendered, env):
     assert variables["MAX_UPLOAD_BYTES"] == str(env_file["backend"]["max_upload_bytes"])
     assert variables["PRESIGNED_URL_SECONDS"] == str(env_file["backend"]["presigned_url_seconds"])
     assert variables["SESSION_TTL_HOURS"] == str(env_file["backend"]["session_ttl_hours"])
+    assert variables["MAX_UPLOADS_PER_SESSION"] == str(env_file["backend"]["max_uploads_per_session"])
     assert "AWS_ENDPOINT_URL" not in str(template)
 
 
@@ -247,7 +249,8 @@ def test_webhook_reads_exactly_its_two_parameters(rendered, env):
     env_file = environment.load(env)["webhook"]
     assert template["Transform"] == "AWS::Serverless-2016-10-31"
     key = environment.load(env)["encryption"]["customer_managed_key"]
-    assert stack["imports"] == ([f"ai-social-media-{env}-storage-EncryptionKeyArn"] if key else [])
+    assert stack["imports"] == sorted([f"ai-social-media-{env}-storage-PermissionsBoundaryArn"]
+                                      + ([f"ai-social-media-{env}-storage-EncryptionKeyArn"] if key else []))
     functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
     assert len(functions) == 1
     props = functions[0]["Properties"]
@@ -257,7 +260,9 @@ def test_webhook_reads_exactly_its_two_parameters(rendered, env):
         "VERIFY_TOKEN_PARAMETER": env_file["verify_token_parameter"],
         "APP_SECRET_PARAMETER": env_file["app_secret_parameter"],
     }
-    [statement] = props["Policies"][0]["Statement"]
+    role = template["Resources"][props["Role"]["Fn::GetAtt"][0]]["Properties"]
+    own_logs, statement = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert own_logs["Resource"] == {"Fn::GetAtt": ["WebhookLogGroup", "Arn"]}
     assert statement["Action"] == "ssm:GetParameter"
     prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
     assert [r["Fn::Sub"] for r in statement["Resource"]] == [
@@ -287,3 +292,29 @@ def test_checkov_skips_carry_reasons(rendered, env):
             for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
                 assert re.fullmatch(r"CKV_AWS_\d+", skip["id"])
                 assert len(skip["comment"]) > 40, (key, logical_id, skip["id"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_api_is_public_unless_an_issuer_is_set(rendered, env):
+    template, _ = templates(rendered, env, "backend")
+    routes = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Route"]
+    assert len(routes) == 4 and all(r["AuthorizationType"] == "NONE" and "AuthorizerId" not in r for r in routes)
+    assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Authorizer"]
+
+
+def test_an_issuer_puts_every_route_behind_the_jwt_authorizer(tmp_path):
+    from stateless_support import env_dir_with, load, render
+
+    issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
+    env_dir = env_dir_with(tmp_path, {"dev": {"jwt_issuer": f'"{issuer}"', "jwt_audience": '["web-client", "mobile-client"]'}})
+    out, _ = render(tmp_path, "dev", env_dir=env_dir)
+    resources = load(out, "backend")["Resources"]
+    authorizer = resources["JwtAuthorizer"]["Properties"]
+    assert authorizer == {"ApiId": {"Ref": "HttpApi"}, "Name": "ai-social-media-dev-jwt", "AuthorizerType": "JWT",
+                          "IdentitySource": ["$request.header.Authorization"],
+                          "JwtConfiguration": {"Issuer": issuer, "Audience": ["web-client", "mobile-client"]}}
+    routes = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"]
+    assert len(routes) == 4
+    assert all((r["AuthorizationType"], r["AuthorizerId"]) == ("JWT", {"Ref": "JwtAuthorizer"}) for r in routes)
+    # the browser sends the token: the preflight must allow the header
+    assert resources["HttpApi"]["Properties"]["CorsConfiguration"]["AllowHeaders"] == ["content-type", "authorization"]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import load_template
+from conftest import ROOT, load_template
 from stateless_support import (as_list, env_dir_with, iam_problems, is_import, is_under_import, literal_physical_names, load,
                                policy_statements, props, render, resources_of)
 from tooling.render import environment
@@ -33,6 +33,7 @@ def expected_thresholds(env_name: str, thresholds: dict) -> dict[str, float]:
     expected[f"{prefix}-dynamodb-system-errors"] = thresholds["dynamodb_system_errors"]
     expected[f"{prefix}-log-archive-delivery-success"] = thresholds["firehose_delivery_success"]
     expected[f"{prefix}-webhook-signature-rejections"] = thresholds["webhook_signature_rejections"]
+    expected[f"{prefix}-upload-volume"] = thresholds["upload_bytes_requested"]
     return expected
 
 
@@ -148,8 +149,7 @@ def test_topic_email_and_pipeline_failures(operations, tmp_path):
 def test_signature_rejections_are_counted_from_the_webhook_log(operations):
     for env in ENVS:
         template = operations[env]
-        (metric_filter,) = resources_of(template, "AWS::Logs::MetricFilter").values()
-        filter_props = metric_filter["Properties"]
+        filter_props = props(template, "SignatureRejectionsMetricFilter")
         assert is_import(filter_props["LogGroupName"], "WebhookStackName", "WebhookLogGroupName")
         assert filter_props["FilterPattern"] == '{ $.event = "signature_rejected" }'
         (transformation,) = filter_props["MetricTransformations"]
@@ -283,3 +283,21 @@ def test_topic_and_archives_use_the_storage_key_exactly_when_the_environment_has
         else:
             assert "KmsMasterKeyId" not in topic["Properties"] and skipped == ["CKV_AWS_26"]
             assert "KmsKeyId" not in group["Properties"] and kms == []
+
+
+def test_upload_volume_is_summed_from_the_issued_urls_signed_sizes(operations):
+    """The alarm on upload volume: every issued URL's size (the upload cannot exceed it), from
+    the upload URL function's log line {"event": "upload_url_issued", "size": ...}."""
+    for env in ENVS:
+        template = operations[env]
+        filter_props = props(template, "UploadBytesMetricFilter")
+        assert is_import(filter_props["LogGroupName"], "BackendStackName", "CreateUploadUrlLogGroupName")
+        assert filter_props["FilterPattern"] == '{ $.event = "upload_url_issued" }'
+        (transformation,) = filter_props["MetricTransformations"]
+        assert (transformation["MetricValue"], transformation["Unit"]) == ("$.size", "Bytes")
+        alarm = alarms(template)[f"ai-social-media-{env}-upload-volume"]
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (transformation["MetricNamespace"], "UploadBytesRequested", "Sum")
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert template["Resources"]["UploadVolumeAlarm"]["DependsOn"] == "UploadBytesMetricFilter"
+    source = (ROOT / "app" / "backend" / "create_upload_url.py").read_text()
+    assert 'common.log("upload_url_issued", sessionId=sid, key=key, contentType=content_type, size=size)' in source

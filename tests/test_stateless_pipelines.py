@@ -129,23 +129,35 @@ def test_backend_pipeline_builds_then_deploys_backend_and_webhook(pipelines):
     assert build[:3] == ["chmod +x ci/*.sh", "bash ci/setup.sh", "bash ci/test.sh --unit"]
     assert build[3].endswith('render.py --env "$ENV_NAME" --account-id "$AWS_ACCOUNT_ID"')
     deploy = commands(props(template, "DeployProject")["Source"]["BuildSpec"])
-    for stack in ("backend", "webhook"):
-        assert any(f'sam deploy --config-file "build/$ENV_NAME/samconfig.toml" --config-env {stack}' in c for c in deploy), stack
+    # deploy.py with its check and gates, through the CloudFormation execution role; no bare sam deploy
+    assert deploy[-1] == '.venv/bin/python deploy.py apply --env "$ENV_NAME" --only backend webhook --role-arn "$EXECUTION_ROLE_ARN"'
+    assert not any("sam deploy" in c for c in deploy)
+    variables = {v["Name"]: v["Value"] for v in props(template, "DeployProject")["Environment"]["EnvironmentVariables"]}
+    assert variables == {"ENV_NAME": "dev", "EXECUTION_ROLE_ARN": {"Fn::GetAtt": ["ExecutionRole", "Arn"]}}
 
 
 def test_deploy_role_reaches_only_the_backend_and_webhook_stacks(pipelines):
     for env in ENVS:
         statements = dict((s["Sid"], s) for role, s in policy_statements(pipelines[(env, "backend-pipeline")]) if role == "DeployRole")
-        stacks = statements["DeployTheStacks"]
+        stacks = statements["ChangeSetsOfTheTwoStacks"]
         assert all(a.startswith("cloudformation:") for a in stacks["Action"])
         assert stacks["Resource"] == [
             {"Fn::Sub": f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/ai-social-media-{env}-{name}/*"}
             for name in ("backend", "webhook")]
-        cloudformation = {a for s in statements.values() for a in as_list(s["Action"]) if a.startswith("cloudformation:")}
-        other = [s for sid, s in statements.items() if sid not in ("DeployTheStacks", "SamTransform") and
-                 any(a.startswith("cloudformation:") for a in as_list(s["Action"]))]
-        assert other == [] and "cloudformation:ValidateTemplate" not in cloudformation
-        assert statements["PassFunctionRolesToLambdaOnly"]["Condition"] == {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
+        # on "*" only the reads of deploy.py's check, and ValidateTemplate, which changes nothing
+        reads = statements["CheckReadsStacksAndExports"]
+        assert reads["Resource"] == "*"
+        assert all(a.split(":")[1].startswith(("Describe", "List", "Validate")) for a in reads["Action"])
+        writes = {a for s in statements.values() for a in as_list(s["Action"])
+                  if a.startswith("cloudformation:") and not a.split(":")[1].startswith(("Describe", "List", "Get", "Validate"))}
+        assert all(a in stacks["Action"] or (a == "cloudformation:CreateChangeSet" and "SamTransform" in statements) for a in writes)
+        # it creates nothing itself: CloudFormation does, with the execution role
+        assert not any(a.startswith(("iam:", "apigateway:", "lambda:Create", "lambda:Update", "logs:CreateLogGroup", "logs:Delete"))
+                       for s in statements.values() for a in as_list(s["Action"]) if a != "iam:PassRole")
+        assert statements["PassOnlyTheExecutionRoleToCloudFormation"]["Condition"] == {
+            "StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+        execution = dict((s["Sid"], s) for role, s in policy_statements(pipelines[(env, "backend-pipeline")]) if role == "ExecutionRole")
+        assert execution["PassFunctionRolesToLambdaOnly"]["Condition"] == {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
 
 
 def test_frontend_pipeline_publishes_to_the_imported_bucket_and_distribution(pipelines):
@@ -195,10 +207,12 @@ def test_build_projects_are_unprivileged_logged_encrypted_and_bounded(pipelines)
 
 
 def test_one_role_per_pipeline_and_project_each_trusting_its_service(pipelines):
-    services = {"PipelineRole": "codepipeline.amazonaws.com", "SourceChangedRole": "events.amazonaws.com"}
+    services = {"PipelineRole": "codepipeline.amazonaws.com", "SourceChangedRole": "events.amazonaws.com",
+                "ExecutionRole": "cloudformation.amazonaws.com"}
     for (env, key), template in pipelines.items():
         roles = resources_of(template, "AWS::IAM::Role")
-        assert set(roles) == {"PipelineRole", "SourceChangedRole", *PROJECTS[key].values()}
+        execution = {"ExecutionRole"} if key == "backend-pipeline" else set()
+        assert set(roles) == {"PipelineRole", "SourceChangedRole", *PROJECTS[key].values(), *execution}
         for role_id, role in roles.items():
             (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
             assert trust["Principal"] == {"Service": services.get(role_id, "codebuild.amazonaws.com")}
@@ -243,7 +257,7 @@ def test_buildspecs_run_the_scripts_of_a_zip_that_kept_no_execute_bits(pipelines
         copy.chmod(0o644)
     build = [c for c in commands(repo_file("ci/buildspec-backend.yml")) if "ci/" in c]
     deploy = [c for c in commands(props(pipelines[("dev", "backend-pipeline")], "DeployProject")["Source"]["BuildSpec"]) if "ci/" in c]
-    for lines, calls in ((build, ["setup.sh", "test.sh --unit"]), (deploy, ["setup.sh sam"])):
+    for lines, calls in ((build, ["setup.sh", "test.sh --unit"]), (deploy, ["setup.sh project", "setup.sh sam"])):
         (tmp_path / "calls.log").unlink(missing_ok=True)
         done = run_commands(lines, tmp_path)
         assert done.returncode == 0, done.stderr

@@ -2,12 +2,15 @@
 status. The work is done in tooling.deploy; this module only wires and prints.
 
 Exit status: 0 done, 1 a deploy failed (or AWS failed), 2 bad input (nothing
-changed), 3 a blocking finding (nothing changed)."""
+changed), 3 a blocking finding (nothing changed), 4 busy (another run holds the
+environment, or a stack is in progress, and --no-wait was given; nothing changed),
+130/143 interrupted (SIGINT/SIGTERM)."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
 from contextlib import contextmanager
 
@@ -20,7 +23,13 @@ OVERRIDE_FLAGS = {
                        "(CloudFormation's ImportExistingResources); the finding names each one",
     "--allow-unknown": "go on where check could not establish something (a lookup that failed, a type it cannot look up)",
 }
-EXIT = "Exit status: 0 done, 1 a deploy failed, 2 bad input (nothing changed), 3 a blocking finding (nothing changed)."
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
+EXIT = ("Exit status: 0 done, 1 a deploy failed, 2 bad input (nothing changed), 3 a blocking finding (nothing changed), "
+        "4 busy: another run holds the environment or CloudFormation is still working on a stack, with --no-wait (nothing changed; "
+        "try again), 130/143 interrupted by Ctrl-C/SIGTERM (the summary names what CloudFormation still works on).")
+MUTATING = ("apply", "adopt", "migrate", "rename", "destroy")
+NO_WAIT = ("refuse with exit status 4 instead of waiting when another run holds this environment's lock "
+           "or CloudFormation is still working on a stack")
 
 
 def parse_args(argv):
@@ -39,17 +48,32 @@ def parse_args(argv):
                         help="the waves, and what each stack's deploy would change (change sets, read and deleted, never executed)")
     apply = commands.add_parser("apply", parents=[common], epilog=EXIT,
                                 help="check, then deploy wave by wave through inspected change sets; protect the storage stack")
+    apply.add_argument("--no-wait", action="store_true", help=NO_WAIT)
     apply.add_argument("--only", nargs="+", metavar="KEY", help=f"deploy (and check) only these stacks ({', '.join(naming.STACK_KEYS)})")
     for flag, what in OVERRIDE_FLAGS.items():
         apply.add_argument(flag, action="store_true", help=f"override check: {what}")
-    commands.add_parser("check", parents=[common], epilog=EXIT,
-                        help="before anything changes: stack states, name collisions, exports in use, stateful replacements, "
-                             "change sets CloudFormation refuses (exit 3 if any blocks)")
-    commands.add_parser("adopt", parents=[common], epilog=EXIT,
-                        help="import orphaned storage resources (buckets, table) into the storage stack, data kept")
-    commands.add_parser("status", parents=[common], epilog=EXIT, help="a table of the stacks: state, protection, last update, outputs")
+    apply.add_argument("--role-arn", metavar="ARN",
+                       help="the CloudFormation service role that creates the stacks' resources (passed as RoleARN); "
+                            "the caller needs only iam:PassRole on it")
+    check = commands.add_parser("check", parents=[common], epilog=EXIT,
+                                help="before anything changes: stack states, name collisions, exports in use, stateful replacements, "
+                                     "change sets CloudFormation refuses, storage's protections read back (exit 3 if any blocks)")
+    check.add_argument("--drift", action="store_true", help="also run CloudFormation's drift detection on every stack")
+    adopt = commands.add_parser("adopt", parents=[common], epilog=EXIT,
+                                help="import orphaned storage resources (buckets, table) into the storage stack, data kept")
+    adopt.add_argument("--no-wait", action="store_true", help=NO_WAIT)
+    status = commands.add_parser("status", parents=[common], epilog=EXIT, help="a table of the stacks: state, protection, last update, outputs")
+    status.add_argument("--wait", action="store_true", help="first wait (bounded, a line per change) until CloudFormation works on none of them")
+    drift = commands.add_parser("drift", parents=[common], epilog=EXIT,
+                                help="CloudFormation's drift detection on every stack, and storage's protections read back "
+                                     "(exit 3 if storage drifted)")
+    drift.add_argument("--revert", action="store_true",
+                       help="put storage's protections back to its deployed template (on AWS a REVERT_DRIFT change set; "
+                            "on the local AWS the S3 and DynamoDB calls), then read them back")
+    drift.add_argument("--no-wait", action="store_true", help=NO_WAIT)
     migrate = commands.add_parser("migrate", parents=[common], epilog=EXIT,
                                   help="move the buckets and the table out of the stacks of the old layout into the storage stack, data kept")
+    migrate.add_argument("--no-wait", action="store_true", help=NO_WAIT)
     migrate.add_argument("--dry-run", action="store_true", help="print the resources, their stacks and every step; change nothing")
     migrate.add_argument("--delete-old", nargs="+", metavar="STACK",
                          help="delete these old stacks, after checking that they hold no stateful resource")
@@ -59,9 +83,11 @@ def parse_args(argv):
                                       "gives them (retain, remove, import), data and settings kept")
     rename.add_argument("pairs", nargs="+", metavar="OLD=NEW", help="the deployed logical id and the render's new one")
     rename.add_argument("--dry-run", action="store_true", help="print each resource and every step; change nothing")
+    rename.add_argument("--no-wait", action="store_true", help=NO_WAIT)
     rename.add_argument("--stop-after", choices=("guard", "retain", "remove", "import"), help=argparse.SUPPRESS)  # the resume test
     destroy = commands.add_parser("destroy", parents=[common], epilog=EXIT,
                                   help="delete the stateless stacks in reverse wave order (never empties a bucket)")
+    destroy.add_argument("--no-wait", action="store_true", help=NO_WAIT)
     destroy.add_argument("--include-storage", action="store_true",
                          help="also delete the storage stack, only if you already turned its termination protection off; its resources are retained")
     return parser.parse_args(argv)
@@ -114,6 +140,7 @@ def plan(ws, args, log) -> int:
     from .deploy.report.plan import stack_plan
 
     log(f"plan: {ws.env} in {ws.account_id}/{ws.region}; waves {waves_line(ws)}")
+    lock_note(ws, log)
     sam = SamRunner().start()
     try:
         report = check.run_check(ws, list(ws.stacks), change_sets=True, sam=sam)
@@ -152,9 +179,10 @@ def check_command(ws, args, log) -> int:
     from .deploy.gate import check
 
     log(f"check: {ws.env} in {ws.account_id}/{ws.region}")
+    lock_note(ws, log)
     sam = SamRunner()
     try:
-        report = check.run_check(ws, list(ws.stacks), log, change_sets=True, sam=sam)
+        report = check.run_check(ws, list(ws.stacks), log, change_sets=True, sam=sam, detect_drift=args.drift)
     finally:
         sam.stop()
     blocking = [f for f in report.findings if f.blocking]
@@ -191,6 +219,13 @@ def check_dependencies(ws, only: list[str]) -> None:
 
 def apply(ws, args, log) -> int:
     from .aws.sam_runner import SamRunner
+    from .aws import cloudformation
+
+    if args.role_arn is not None:
+        if not ROLE_ARN.match(args.role_arn) or args.role_arn.split(":")[4] != ws.account_id:
+            raise UserError(f"--role-arn {args.role_arn!r}: not the ARN of an IAM role of account {ws.account_id} "
+                            f"(arn:aws:iam::{ws.account_id}:role/...)")
+        cloudformation.use_service_role(args.role_arn)
 
     only = list(args.only or [])
     selected = only or list(ws.stacks)
@@ -201,17 +236,41 @@ def apply(ws, args, log) -> int:
     if any(ws.stacks[k].get("sam") for k in selected):
         sam.start()  # imports the SAM CLI in the background while the check runs (stopped at once if unused)
     try:
-        return _apply(ws, args, log, selected, sam)
+        with exclusive(ws, args, log) as session:
+            return _apply(ws, args, log, selected, sam, session)
     finally:
         sam.stop()
 
 
-def _apply(ws, args, log, selected, sam) -> int:
+@contextmanager
+def exclusive(ws, args, log, keys=None):
+    """The environment's lock, stacks in progress waited for, stale change sets deleted."""
+    from .deploy.execute import apply as applying
+    from .deploy.execute import converge
+
+    session = converge.Session(ws, args.command, log, wait=not getattr(args, "no_wait", False), poll=applying.POLL_SECONDS)
+    try:
+        yield session.start(keys or list(ws.stacks))
+    finally:
+        session.end()
+
+
+def lock_note(ws, log) -> None:
+    """plan, check and status take no lock, but say when a run holds one."""
+    from .deploy.execute import lock
+
+    holder = lock.peek(ws)
+    if holder:
+        log(f"note: {holder.describe()} holds this environment's deploy lock; what follows may change under it")
+
+
+def _apply(ws, args, log, selected, sam, session) -> int:
     from .deploy.execute import apply as applying
     from .deploy.gate import check, findings
-    from .deploy.execute import ledger
+    from .deploy.execute import ledger, protection
     from .deploy.progress import Progress
 
+    protection.restore_first(ws, log)
     report = check.run_check(ws, selected, log)
     overrides = {flag for flag in OVERRIDE_FLAGS if getattr(args, flag.lstrip("-").replace("-", "_"), False)}
     blocking, overridden, notes = findings.by_kind(report.findings, overrides)
@@ -226,6 +285,7 @@ def _apply(ws, args, log, selected, sam) -> int:
     for line in report.notes:
         log(f"  note: {line}")
     options = applying.Options.given(overrides, report)
+    options.before_wave = session.retry_lock
     progress = Progress(stream=sys.stderr if args.json else sys.stdout)
     outcomes = applying.run_apply(ws, report, selected, progress, sam, options)
     failed = [o for o in outcomes if o.result == "failed"]
@@ -244,7 +304,10 @@ def _apply(ws, args, log, selected, sam) -> int:
         print_stand_ins(ws, [o.key for o in outcomes if o.result in ("deployed", "unchanged")], log)
     for outcome in refused:
         check.print_findings(outcome.refused, log)
-    if failed or refused:
+    if interrupted():
+        log("apply: INTERRUPTED; " + ", ".join(f"{o.key} {o.result}" for o in outcomes
+                                                if o.result in ("in-progress", "interrupted", "not-started")))
+    elif failed or refused:
         first = (failed or refused)[0]
         log(f"apply: FAILED at stack {first.key} ({ws.stacks[first.key]['name']}); later waves were not deployed")
         ledger.print_ledger([entry for o in failed for entry in o.retained], log)
@@ -256,6 +319,28 @@ def _apply(ws, args, log, selected, sam) -> int:
 
 
 # --- status --------------------------------------------------------------------------------
+
+def interrupted() -> bool:
+    from .deploy import interrupt
+
+    return interrupt.stopped()
+
+
+def report_interrupted(ws, log) -> None:
+    """After an interrupt: what CloudFormation still works on, and how to follow it."""
+    from .deploy.execute import converge
+    from .deploy.gate.findings import command
+
+    rows = converge.in_progress(ws)
+    if rows:
+        log("interrupted: CloudFormation is still working on:")
+        for key, name, status in rows:
+            log(f"  {key:<18} {status:<32} {name}")
+        log(f"  follow them: {command(ws.env, ws.local, 'status', '--wait')}")
+    else:
+        log("interrupted: CloudFormation is working on none of this environment's stacks")
+    log(f"  finish the job: {command(ws.env, ws.local, 'apply')} (it waits for stacks in progress and deletes stale change sets)")
+
 
 def print_stand_ins(ws, keys, log) -> None:
     """On the local AWS: which resources a stand-in provides, and what that does and does not prove."""
@@ -277,6 +362,13 @@ def status(ws, args, log) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from .deploy import stacks
+    from .deploy.execute import converge
+    from .deploy.gate import drift
+
+    if args.wait:
+        converge.wait_for_busy(ws, list(ws.stacks), log, wait=True, poll=float(os.environ.get("DEPLOY_POLL_SECONDS", "2")))
+    lock_note(ws, log)
+    protections = drift.findings_of(ws, drift.read_back(ws))
 
     def row(key):
         name, region = ws.stacks[key]["name"], ws.region_of(key)
@@ -301,6 +393,7 @@ def status(ws, args, log) -> int:
             r["stand_ins"] = [{"logical_id": logical_id, "type": kind} for logical_id, kind in stand_ins.get(r["key"], [])]
     if args.json:
         emit_json({"env": ws.env, "account_id": ws.account_id, "region": ws.region, "stacks": rows,
+                   "findings": [f.as_json() for f in protections],
                    **({"stand_ins": local.stand_in_legend(stand_ins)} if ws.local else {})})
         return 0
     log(f"{'stack':<18} {'status':<32} {'protected':<9} {'last update':<19}  name")
@@ -315,7 +408,58 @@ def status(ws, args, log) -> int:
             "provide them (tooling/aws/standins):")
         for line in local.stand_in_legend(stand_ins):
             log(f"  {line}")
+    if protections:
+        from .deploy.gate import check
+
+        check.print_findings(protections, log)
     return 0
+
+
+# --- drift ---------------------------------------------------------------------------------
+
+def drift_command(ws, args, log) -> int:
+    from .deploy.gate import check, drift
+
+    if args.revert:
+        return revert_drift(ws, args, log)
+    lock_note(ws, log)
+    log(f"drift: {ws.env} in {ws.account_id}/{ws.region}: CloudFormation's drift detection of every stack")
+    results = drift.detect_all(ws, ws.stacks)
+    for r in results:
+        log(f"  {r.key:<18} {r.status}{': ' + r.detail if r.detail else ''}")
+        for res in r.resources:
+            log(f"      {res['status']:<9} {res['logical_id']} [{res['type']}] {res['physical_id']}")
+            for d in res["differences"]:
+                log(f"          {d['path']}: expected {d['expected']}, actual {d['actual']} ({d['type']})")
+    read = drift.read_back(ws)
+    found = drift.findings_of(ws, read) + [f for f in drift.detection_findings(ws, results) if f.kind == "unknown"]
+    log("drift: storage's protections read back from S3 and DynamoDB (what drift detection does not check):")
+    check.print_findings(found, log)
+    blocking = [f for f in found if f.blocking] + [f for f in drift.detection_findings(ws, results) if f.blocking]
+    if args.json:
+        emit_json({"env": ws.env, "ok": not blocking, "stacks": [r.as_json() for r in results],
+                   "protections": [d.as_json() for d in read.differences], "findings": [f.as_json() for f in found]})
+    return 3 if blocking else 0
+
+
+def revert_drift(ws, args, log) -> int:
+    from .deploy.execute import revert
+
+    with exclusive(ws, args, log, keys=[naming.STORAGE]):
+        result = revert.revert(ws, log)
+    log(f"drift --revert: by {result.method}")
+    for line in result.notes:
+        log(f"  note: {line}")
+    for d in result.left:
+        log(f"  still different: {d.expected.type} {d.expected.name}: {d.expected.path} is {d.actual}, expected {d.expected.value}")
+    if result.error:
+        log(f"drift --revert: FAILED: {result.error}")
+    elif result.ok:
+        log("drift --revert: storage's protections equal its template (read back)")
+    if args.json:
+        emit_json({"env": ws.env, "ok": result.ok, "method": result.method, "done": result.done, "notes": result.notes,
+                   "left": [d.as_json() for d in result.left], "error": result.error})
+    return 0 if result.ok else 1
 
 
 # --- destroy and adopt -----------------------------------------------------------------------
@@ -331,7 +475,8 @@ def destroy(ws, args, log) -> int:
     if args.include_storage and storage and storage.get("EnableTerminationProtection"):
         raise UserError(f"--include-storage: {storage_name} has termination protection on; turn it off yourself first "
                         f"(aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {storage_name})")
-    results, retained = destroying.run_destroy(ws, args.include_storage, log, poll=applying.POLL_SECONDS)
+    with exclusive(ws, args, log):
+        results, retained = destroying.run_destroy(ws, args.include_storage, log, poll=applying.POLL_SECONDS)
     ledger.print_ledger(retained, log)
     if args.json:
         emit_json({"env": ws.env, "results": results, "retained": retained})
@@ -341,7 +486,8 @@ def destroy(ws, args, log) -> int:
 def adopt(ws, args, log) -> int:
     from .deploy.recover import adopt as adopting
 
-    result = adopting.run_adopt(ws, log)
+    with exclusive(ws, args, log, keys=[naming.STORAGE]):
+        result = adopting.run_adopt(ws, log)
     if result.detail:
         log(f"adopt: {result.detail}")
     if args.json:
@@ -381,7 +527,8 @@ def migrate(ws, args, log) -> int:
         if args.json:
             emit_json({**result, "ok": True, "dry_run": True})
         return 0
-    run = migrating.run(ws, steps, moves, templates, log, stop_after=args.stop_after)
+    with exclusive(ws, args, log, keys=[naming.STORAGE]):
+        run = migrating.run(ws, steps, moves, templates, log, stop_after=args.stop_after)
     if run.stopped:
         return 130
     if run.error:
@@ -401,7 +548,8 @@ def delete_old(ws, args, log) -> int:
     from .deploy.recover import migrate as migrating
 
     try:
-        results = migrating.delete_old_stacks(ws, args.delete_old, log)
+        with exclusive(ws, args, log, keys=[naming.STORAGE]):
+            results = migrating.delete_old_stacks(ws, args.delete_old, log)
     except migrating.Refused as exc:
         for problem in str(exc).splitlines():
             log(f"migrate: refused: {problem}")
@@ -412,9 +560,17 @@ def delete_old(ws, args, log) -> int:
 
 
 def rename(ws, args, log) -> int:
+    from contextlib import nullcontext
+
     from .deploy.recover import rename as renaming
 
     requested = renaming.parse(args.pairs)
+    # the lock before the survey: the steps are decided from what is deployed under it
+    with nullcontext() if args.dry_run else exclusive(ws, args, log, keys=[naming.STORAGE]):
+        return _rename(ws, args, log, renaming, requested)
+
+
+def _rename(ws, args, log, renaming, requested) -> int:
     result = {"env": ws.env, "dry_run": bool(args.dry_run)}
     try:
         facts = renaming.survey(ws, requested)
@@ -472,10 +628,37 @@ def command_line(ws, *words) -> str:
 
 
 HANDLERS = {"plan": plan, "apply": apply, "status": status, "destroy": destroy, "check": check_command, "adopt": adopt,
-            "migrate": migrate, "rename": rename}
+            "migrate": migrate, "drift": drift_command, "rename": rename}
+
+
+def run_handler(ws, args, log) -> int:
+    """The command; those that change stacks with the interrupt handling of deploy/interrupt.py."""
+    from .deploy import interrupt
+
+    if args.command not in MUTATING and not getattr(args, "revert", False):
+        return HANDLERS[args.command](ws, args, log)
+    with interrupt.handled():
+        try:
+            code = HANDLERS[args.command](ws, args, log)
+        except interrupt.Stopped as exc:
+            log(f"deploy: {exc}")
+            code = 1
+        if interrupt.stopped():
+            report_interrupted(ws, log)
+            code = interrupt.exit_code()
+    return code
 
 
 def main(argv=None) -> int:
+    from .deploy import interrupt
+
+    code = _main(argv)
+    if interrupt.stopped():
+        interrupt.leave(code)  # threads still in a call must not hold up (or trace back in) the exit
+    return code
+
+
+def _main(argv=None) -> int:
     args = parse_args(argv)
     out = sys.stderr if args.json else sys.stdout
 
@@ -495,7 +678,7 @@ def main(argv=None) -> int:
             from .deploy.workspace import open_workspace
 
             ws = open_workspace(args.env, args.local, args.region, log=log)
-            return HANDLERS[args.command](ws, args, log)
+            return run_handler(ws, args, log)
     except UserError as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return exc.status

@@ -26,6 +26,7 @@ class Config:
     session_ttl_hours: int
     max_upload_bytes: int
     presigned_url_seconds: int
+    max_uploads_per_session: int
 
     @classmethod
     def from_env(cls, environ=os.environ) -> "Config":
@@ -36,6 +37,7 @@ class Config:
             session_ttl_hours=int(environ["SESSION_TTL_HOURS"]),
             max_upload_bytes=int(environ["MAX_UPLOAD_BYTES"]),
             presigned_url_seconds=int(environ["PRESIGNED_URL_SECONDS"]),
+            max_uploads_per_session=int(environ["MAX_UPLOADS_PER_SESSION"]),
         )
 
 
@@ -179,6 +181,29 @@ class AwsStore:
         if found is None:
             return None
         return {key: self._deserialize(value) for key, value in found.items()}
+
+    def count_upload(self, sid: str, limit: int, now: int) -> str:
+        """Count one more upload URL on the session item, in one conditional write: "counted",
+        "capped" when the session has had `limit` already, "missing" when it does not exist or
+        has expired. Concurrent calls cannot pass the cap: DynamoDB evaluates each condition
+        against the item as it is at that write."""
+        ttl = self._config.ttl_attribute
+        try:
+            self._dynamodb.update_item(
+                TableName=self._config.table_name,
+                Key={"sessionId": {"S": sid}},
+                UpdateExpression="ADD uploadCount :one",
+                ConditionExpression="attribute_exists(sessionId) AND #ttl > :now "
+                                    "AND (attribute_not_exists(uploadCount) OR uploadCount < :limit)",
+                ExpressionAttributeNames={"#ttl": ttl},
+                ExpressionAttributeValues={":one": {"N": "1"}, ":now": {"N": str(now)}, ":limit": {"N": str(limit)}},
+            )
+            return "counted"
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            item = self.get_session(sid)
+            if item is None or int(item.get(ttl, 0)) <= now:
+                return "missing"
+            return "capped"
 
     def presign_put(self, key: str, content_type: str, size: int, expires_in: int) -> str:
         # Content-Type and Content-Length are signed: the upload must be exactly what was declared.

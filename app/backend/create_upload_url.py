@@ -1,10 +1,12 @@
 """POST /sessions/{sessionId}/uploads: a presigned PUT URL for one media file.
 
 Body: {"filename": "...", "contentType": "image/... | video/...", "size": bytes}.
-The object lands at sessions/<sessionId>/<filename> in the media bucket."""
+The object lands at sessions/<sessionId>/<filename> in the media bucket. A session gets at
+most MAX_UPLOADS_PER_SESSION URLs (backend.max_uploads_per_session); past that, 429."""
 from __future__ import annotations
 
 import re
+import time
 
 import common
 from common import HttpError
@@ -48,7 +50,12 @@ def handle(event: dict, store, config: common.Config) -> dict:
     filename = valid_filename(body.get("filename"))
     content_type = valid_content_type(body.get("contentType"))
     size = valid_size(body.get("size"), config.max_upload_bytes)
-    common.live_session(store, config, sid)
+    counted = store.count_upload(sid, config.max_uploads_per_session, int(time.time()))
+    if counted == "missing":
+        raise HttpError(404, "session not found")
+    if counted == "capped":
+        raise HttpError(429, f"this session has had its {config.max_uploads_per_session} upload URLs "
+                             f"(the limit per session); start a new session to upload more")
     key = f"sessions/{sid}/{filename}"
     url = store.presign_put(key, content_type, size, config.presigned_url_seconds)
     common.log("upload_url_issued", sessionId=sid, key=key, contentType=content_type, size=size)

@@ -151,6 +151,9 @@ def test_smoke_check_uses_the_system_as_a_user_would(local_aws):
                             capture_output=True, text=True, env=local_aws, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "smoke: ok" in result.stdout
+    # the per-session cap, over HTTP: the URL after the 20th of dev's sessions is refused
+    assert ('smoke: upload URL 21 is refused: HTTP 429 {"error": "this session has had its 20 upload URLs '
+            '(the limit per session); start a new session to upload more"}: ok') in result.stdout
 
 
 # --- a second apply ----------------------------------------------------------------

@@ -46,12 +46,18 @@ def free_port() -> int:
 def test_upload_through_the_page_in_a_real_browser(local_aws, boto):
     ensure_applied(local_aws)
     SCREENSHOT.unlink(missing_ok=True)
-    server = frontend_server.start(api_base(local_aws, boto), lifetime=300)
+    api = api_base(local_aws, boto)
+    site = frontend_server.build_site(api)   # as the frontend pipeline builds it, as ci/local-deploy.sh serves it
+    server = frontend_server.start(api, lifetime=300, site=site)
     try:
         status, page = browse("--url", "http://localhost:5173/", "--screenshot", str(SCREENSHOT))
     finally:
         frontend_server.stop(server)
     assert status == 0, page
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    assert page["version"] == commit   # the page's footer shows the real version, not __VERSION__
+    assert json.loads((site / "version.json").read_text())["version"] == commit
+    assert json.loads((site / "config.json").read_text()) == {"apiBase": api}
     assert page["progress"] == 100 and page["status"] == "Uploaded browser-photo.jpg."
     key = f"sessions/{page['session']}/browser-photo.jpg"
     assert page["uploads"] == [key]

@@ -142,9 +142,10 @@ def delete_stack(region: str, name: str, retain: list[str] | None = None) -> Non
     client("cloudformation", region).delete_stack(**kwargs)
 
 
-def wait_stack(region: str, name: str, timeout: float, poll: float, on_poll=None) -> dict | None:
+def wait_stack(region: str, name: str, timeout: float, poll: float, on_poll=None, stop=None) -> dict | None:
     """Poll until the stack is no longer *_IN_PROGRESS (or gone); the last description.
-    Polling (not a boto3 waiter) so that each round can report progress."""
+    Polling (not a boto3 waiter) so that each round can report progress. `stop` (a
+    threading.Event) ends the wait early: the description then may still be in progress."""
     deadline = time.monotonic() + timeout
     while True:
         stack = describe_stack(region, name)
@@ -152,7 +153,11 @@ def wait_stack(region: str, name: str, timeout: float, poll: float, on_poll=None
             return stack
         if on_poll:
             on_poll(stack)
-        time.sleep(poll)
+        if stop is not None:
+            if stop.wait(poll):
+                return stack
+        else:
+            time.sleep(poll)
 
 
 def get_template_body(region: str, name: str, stage: str = "Original") -> str:
@@ -173,31 +178,53 @@ def validation_error(region: str, template_body: str) -> str | None:
 
 # --- change sets ------------------------------------------------------------------
 
+# Every change set this tool makes is named CHANGE_SET_PREFIX + a unique token; those
+# that check and plan make (inspected, never executed) carry INSPECT_PREFIX after it.
+CHANGE_SET_PREFIX = "deploy-py-"
+INSPECT_PREFIX = "check-"
+
+_service_role_arn: str | None = None
+
+
+def use_service_role(role_arn: str | None) -> None:
+    """Every change set created from now on names this CloudFormation service role (RoleARN):
+    CloudFormation then creates the stack's resources with that role, not the caller's rights."""
+    global _service_role_arn
+    _service_role_arn = role_arn or None
+
+
 def create_change_set(region: str, stack_name: str, change_set_type: str, capabilities: list[str],
                       template_body: str | None = None, template_url: str | None = None,
                       tags: dict[str, str] | None = None, resources_to_import: list[dict] | None = None,
-                      import_existing: bool = False, parameters: list[dict] | None = None) -> str:
+                      import_existing: bool = False, parameters: list[dict] | None = None, inspect_only: bool = False,
+                      use_previous_template: bool = False, deployment_mode: str | None = None) -> str:
     """Create a change set and return its id. Its name and ClientToken are unique to
     this call, so a retry after a lost response is recognised as the same request."""
     token = uuid.uuid4().hex
     kwargs = {
         "StackName": stack_name,
-        "ChangeSetName": f"deploy-py-{token}",
+        "ChangeSetName": f"{CHANGE_SET_PREFIX}{INSPECT_PREFIX if inspect_only else ''}{token}",
         "ClientToken": token,
         "ChangeSetType": change_set_type,
         "Capabilities": capabilities,
         "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()],
     }
-    if template_url:
+    if use_previous_template:
+        kwargs["UsePreviousTemplate"] = True
+    elif template_url:
         kwargs["TemplateURL"] = template_url
     else:
         kwargs["TemplateBody"] = template_body
+    if deployment_mode:
+        kwargs["DeploymentMode"] = deployment_mode
     if resources_to_import:
         kwargs["ResourcesToImport"] = resources_to_import
     if import_existing:
         kwargs["ImportExistingResources"] = True
     if parameters:
         kwargs["Parameters"] = parameters
+    if _service_role_arn:
+        kwargs["RoleARN"] = _service_role_arn
     cfn = client("cloudformation", region)
     try:
         return cfn.create_change_set(**kwargs)["Id"]
@@ -235,6 +262,17 @@ def wait_change_set(region: str, change_set_id: str, timeout: float = 300, poll:
     return described
 
 
+def validation_events(region: str, change_set_id: str) -> list[dict]:
+    """The early-validation events of a change set: DescribeEvents(ChangeSetName=...)
+    every page, only those of EventType VALIDATION_ERROR (FAIL mode sets the change
+    set to FAILED; WARN mode leaves it CREATE_COMPLETE). DescribeStackEvents does not
+    carry them. Errors propagate (an endpoint that does not know the call answers
+    with an error too): the caller decides what a missing answer means."""
+    cfn = client("cloudformation", region)
+    return [event for page in cfn.get_paginator("describe_events").paginate(ChangeSetName=change_set_id)
+            for event in page.get("OperationEvents", []) if event.get("EventType") == "VALIDATION_ERROR"]
+
+
 def delete_change_set(region: str, change_set_id: str) -> None:
     try:
         client("cloudformation", region).delete_change_set(ChangeSetName=change_set_id)
@@ -255,3 +293,53 @@ def execute_change_set(region: str, change_set_id: str) -> None:
         status = cfn.describe_change_set(ChangeSetName=change_set_id).get("ExecutionStatus")
         if status not in ("EXECUTE_IN_PROGRESS", "EXECUTE_COMPLETE"):
             raise
+
+
+def list_change_sets(region: str, stack_name: str) -> list[dict]:
+    """The stack's change sets (summaries); [] when the stack does not exist."""
+    cfn = client("cloudformation", region)
+    found, kwargs = [], {"StackName": stack_name}
+    try:
+        while True:
+            page = cfn.list_change_sets(**kwargs)
+            found.extend(page.get("Summaries", []))
+            if not page.get("NextToken"):
+                return found
+            kwargs["NextToken"] = page["NextToken"]
+    except ClientError as exc:
+        if _missing(exc):
+            return []
+        raise
+
+
+# --- drift ------------------------------------------------------------------------
+
+def detect_stack_drift(region: str, stack_name: str) -> str:
+    """Start drift detection; its detection id."""
+    return client("cloudformation", region).detect_stack_drift(StackName=stack_name)["StackDriftDetectionId"]
+
+
+def drift_detection(region: str, detection_id: str, timeout: float = 300, poll: float = 1.0, stop=None) -> dict:
+    """DescribeStackDriftDetectionStatus until DetectionStatus is no longer
+    DETECTION_IN_PROGRESS (or `timeout` passes: then it still is)."""
+    cfn = client("cloudformation", region)
+    deadline = time.monotonic() + timeout
+    while True:
+        status = cfn.describe_stack_drift_detection_status(StackDriftDetectionId=detection_id)
+        if status.get("DetectionStatus") != "DETECTION_IN_PROGRESS" or time.monotonic() > deadline:
+            return status
+        if stop is not None and stop.wait(poll):
+            return status
+        if stop is None:
+            time.sleep(poll)
+
+
+def resource_drifts(region: str, stack_name: str, statuses=("MODIFIED", "DELETED")) -> list[dict]:
+    cfn = client("cloudformation", region)
+    found, kwargs = [], {"StackName": stack_name, "StackResourceDriftStatusFilters": list(statuses)}
+    while True:
+        page = cfn.describe_stack_resource_drifts(**kwargs)
+        found.extend(page.get("StackResourceDrifts", []))
+        if not page.get("NextToken"):
+            return found
+        kwargs["NextToken"] = page["NextToken"]

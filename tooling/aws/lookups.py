@@ -3,8 +3,8 @@ type's own service. The answer is never a guess:
 
   exists    the service returned it
   missing   the service said, in its own words, that there is no such resource
-  foreign   it exists but belongs to someone else (S3 answers 403 for a bucket
-            name taken in another account)
+  foreign   it exists in another account (S3: HeadBucket answers 403 and the name
+            is not among this account's own buckets, ListBuckets)
   unknown   anything else: an error, an endpoint that does not implement the
             call, a type with no lookup. The reason says which."""
 from __future__ import annotations
@@ -31,19 +31,21 @@ class Lookup:
 EXISTS, MISSING = Lookup("exists"), Lookup("missing")
 
 
-FOREIGN_BUCKET = Lookup("foreign", "S3 answers 403: the name is taken by a bucket this account cannot see (another account's)")
+FOREIGN_BUCKET = Lookup("foreign", "S3 answers 403 to HeadBucket and the name is not among this account's own buckets "
+                                   "(ListBuckets): another account's bucket")
 
 
-def _by_error(call, missing_codes: tuple[str, ...], foreign_codes: tuple[str, ...] = ()) -> Lookup:
-    """exists when `call` returns truthy, missing on one of `missing_codes`, foreign on
-    one of `foreign_codes`; any other answer is unknown, and says why."""
+def _by_error(call, missing_codes: tuple[str, ...], denied=None) -> Lookup:
+    """exists when `call` returns truthy, missing on one of `missing_codes`; an answer of
+    `denied` (a pair: codes, and what to make of them) is decided by it; any other
+    answer is unknown, and says why."""
     try:
         return EXISTS if call() else MISSING
     except ClientError as exc:
         if error_code(exc) in missing_codes:
             return MISSING
-        if error_code(exc) in foreign_codes:
-            return FOREIGN_BUCKET
+        if denied and error_code(exc) in denied[0]:
+            return denied[1](exc)
         if error_code(exc) in UNSUPPORTED_CODES:
             return Lookup("unknown", f"this endpoint does not implement it ({describe_error(exc)})", unsupported=True)
         return Lookup("unknown", describe_error(exc))
@@ -52,8 +54,25 @@ def _by_error(call, missing_codes: tuple[str, ...], foreign_codes: tuple[str, ..
 
 
 def _bucket(region, account_id, name):
+    """HeadBucket: 200 exists, 404 missing. A 403 only says the caller may not read it:
+    AWS documents it for "you do not have permission", which holds for this account's
+    own bucket under a restrictive policy as much as for another account's. ListBuckets
+    (s3:ListAllMyBuckets) lists the buckets the caller's account owns: the name among
+    them is this account's bucket; not among them, it is another account's."""
+    def denied(head_error: ClientError) -> Lookup:
+        try:
+            s3 = client("s3", region)
+            owned = any(b.get("Name") == name for page in s3.get_paginator("list_buckets").paginate(Prefix=name)
+                        for b in page.get("Buckets", []))
+        except ClientError as exc:
+            return Lookup("unknown", f"{describe_error(head_error)}: the bucket exists but the caller may not read it, and "
+                                     f"whether it is this account's could not be told ({describe_error(exc)})",
+                          unsupported=error_code(exc) in UNSUPPORTED_CODES)
+        except botocore.exceptions.BotoCoreError as exc:
+            return Lookup("unknown", f"{describe_error(head_error)}, and ListBuckets failed: {describe_error(exc)}")
+        return EXISTS if owned else FOREIGN_BUCKET
     return _by_error(lambda: client("s3", region).head_bucket(Bucket=name) or True,
-                     ("404", "NoSuchBucket", "NotFound"), foreign_codes=("403", "AccessDenied"))
+                     ("404", "NoSuchBucket", "NotFound"), denied=(("403", "AccessDenied", "Forbidden"), denied))
 
 
 def _log_group(region, account_id, name):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..aws import cloudformation as cfn
-from . import changes, states
+from . import changes, interrupt, states
 
 
 def current(region: str, name: str) -> tuple[dict | None, states.State]:
@@ -19,9 +19,11 @@ def current(region: str, name: str) -> tuple[dict | None, states.State]:
 
 
 def delete(region: str, name: str, timeout: float, poll: float) -> dict | None:
-    """Delete the stack and wait; what is left of it (None: it is gone)."""
+    """Delete the stack and wait; what is left of it (None: it is gone). Not started
+    after an interrupt; the wait ends at one (the stack may then be DELETE_IN_PROGRESS)."""
+    interrupt.checkpoint(f"deleting {name}")
     cfn.delete_stack(region, name)
-    return cfn.wait_stack(region, name, timeout, poll)
+    return cfn.wait_stack(region, name, timeout, poll, stop=interrupt.STOP)
 
 
 @dataclass
@@ -42,7 +44,7 @@ class Ended:
 def wait_executed(region: str, name: str, since, timeout: float, poll: float, on_poll=None) -> Ended:
     """Wait for the operation an executed change set started; on failure, its first failed
     resource from the events after `since` (CloudFormation's own timestamp)."""
-    final = cfn.wait_stack(region, name, timeout, poll, on_poll=on_poll)
+    final = cfn.wait_stack(region, name, timeout, poll, on_poll=on_poll, stop=interrupt.STOP)
     ended = Ended(final, None)
     if not ended.succeeded:
         ended.failure = changes.first_failure(cfn.stack_events(region, name, since=since))

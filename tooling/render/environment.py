@@ -38,6 +38,9 @@ SCHEMA: dict[str, type | tuple[type, ...]] = {
     "backend.presigned_url_seconds": int,
     "backend.throttle_rate_limit": int,
     "backend.throttle_burst_limit": int,
+    "backend.max_uploads_per_session": int,
+    "backend.jwt_issuer": str,
+    "backend.jwt_audience": list,
     "webhook.log_retention_days": int,
     "webhook.verify_token_parameter": str,
     "webhook.app_secret_parameter": str,
@@ -108,6 +111,15 @@ def validate(data: dict, where: str) -> None:
     if certificate and not _CLOUDFRONT_CERTIFICATE.match(certificate):
         raise UserError(f"{where}: frontend.certificate_arn {certificate!r}: CloudFront reads certificates from ACM in "
                         f"us-east-1 only (arn:aws:acm:us-east-1:<account>:certificate/<id>)")
+    if _lookup(data, "backend.max_uploads_per_session") < 1:
+        raise UserError(f"{where}: backend.max_uploads_per_session must be at least 1 (upload URLs per session)")
+    issuer, audience = _lookup(data, "backend.jwt_issuer"), _lookup(data, "backend.jwt_audience")
+    if issuer and not _JWT_ISSUER.match(issuer):
+        raise UserError(f"{where}: backend.jwt_issuer {issuer!r} is not an https URL (the issuer of the tokens, e.g. "
+                        f"https://cognito-idp.<region>.amazonaws.com/<user pool id>)")
+    if bool(issuer) != bool(audience) or not all(isinstance(a, str) and a for a in audience):
+        raise UserError(f"{where}: backend.jwt_issuer and backend.jwt_audience go together (an issuer and a list of "
+                        f"non-empty audiences, or \"\" and []): API Gateway's JWT authorizer needs both")
     web_acl = _lookup(data, "frontend.web_acl_id")
     if web_acl and not _CLOUDFRONT_WEB_ACL.match(web_acl):
         raise UserError(f"{where}: frontend.web_acl_id {web_acl!r}: CloudFront takes only a WAFv2 web ACL of CLOUDFRONT "
@@ -115,6 +127,7 @@ def validate(data: dict, where: str) -> None:
 
 
 _MISSING = object()
+_JWT_ISSUER = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$")
 _ORIGIN = re.compile(r"^(https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?|http://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?)$")
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 _CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/[0-9a-f-]+$")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ...aws import cloudformation as cfn
@@ -19,7 +18,7 @@ from ...errors import UserError
 from ...render import cfn_yaml, naming
 from ..gate import changesets, check, inventory
 from . import ledger, protection
-from .. import parameters, stacks, states
+from .. import interrupt, parameters, stacks, states
 from ..progress import Progress
 from ..workspace import Workspace
 
@@ -28,6 +27,8 @@ STACK_TIMEOUT_SECONDS = float(os.environ.get("DEPLOY_STACK_TIMEOUT", "3600"))
 
 # Results: deployed | unchanged | skipped (the local AWS cannot hold it) | blocked (needs
 # a skipped stack) | refused (its change set did not pass inspection) | failed | not-selected
+# | interrupted (an interrupt stopped it before its execute; nothing of it runs on)
+# | in-progress (executed; CloudFormation was still working on it when the run stopped)
 OK_RESULTS = ("deployed", "unchanged", "skipped", "blocked", "not-selected")
 
 
@@ -62,6 +63,8 @@ class Options:
     overrides: set[str] = field(default_factory=set)  # override flags given, e.g. {"--allow-orphans"}
     orphans: dict[str, set[str]] = field(default_factory=dict)  # stack key -> logical ids taken over (ImportExistingResources)
 
+    before_wave: object = None  # called before each wave after the first (the lock, once the bucket exists)
+
     @classmethod
     def given(cls, overrides: set[str], report: check.Report) -> "Options":
         """The run's options from the override flags: --allow-orphans takes over each orphan check found."""
@@ -89,8 +92,13 @@ def deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progress
     started = time.monotonic()
     try:
         outcome = _deploy_stack(ws, facts, exports, progress, sam, options, outputs or parameters.Outputs(ws))
+    except interrupt.Stopped as exc:
+        outcome = Outcome(facts.key, "interrupted", detail=f"{exc}; nothing of it was executed")
     except (UserError, ClientError, BotoCoreError) as exc:
-        outcome = Outcome(facts.key, "failed", detail=str(exc) if isinstance(exc, UserError) else describe_error(exc))
+        if interrupt.stopped():  # e.g. sam package ended by the same Ctrl-C: not a failure of the stack
+            outcome = Outcome(facts.key, "interrupted", detail="stopped by the interrupt before its execute")
+        else:
+            outcome = Outcome(facts.key, "failed", detail=str(exc) if isinstance(exc, UserError) else describe_error(exc))
     except Exception as exc:  # noqa: BLE001 - reported with the wave, never lost
         outcome = Outcome(facts.key, "failed", detail=f"{type(exc).__name__}: {exc}")
     finally:
@@ -124,12 +132,14 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
         return Outcome(key, "failed", state.status, f"{state.status}: not a state a deploy can act on")
     exists = state.action == states.UPDATE
 
+    interrupt.checkpoint("preparing its change set")
     progress.update(key, "packaging" if ws.stacks[key].get("sam") else "preparing")
     prepared = changesets.prepare(ws, key, sam, options.orphans.get(key, ()), filled.values)
     if prepared.retained_for_import:
         progress.say(f"  [{key}] taking over {', '.join(prepared.retained_for_import)}: DeletionPolicy RetainExceptOnCreate "
                      f"for this deploy (CloudFormation imports only what it would keep); the next apply restores the render's")
     since = cfn.last_event_time(region, name) if exists else None
+    interrupt.checkpoint("creating its change set")
     progress.update(key, "creating change set")
     change_set = changesets.create(ws, prepared, stack_exists=exists, import_existing=bool(options.orphans.get(key)))
     with changesets.Executing(region, change_set) as run:
@@ -147,12 +157,15 @@ def _deploy_stack(ws: Workspace, facts: check.StackFacts, exports: dict, progres
         if refused:
             return Outcome(key, "refused", state.status, "its change set did not pass inspection; nothing was executed",
                            notes=notes, refused=refused)
-        run.execute()
+        notes += protection.before_execute(ws, key)
+        run.execute("executing its change set")
 
     def watch(stack: dict) -> None:
         progress.update(key, stack["StackStatus"], _latest_event(region, name, since))
 
     ended = stacks.wait_executed(region, name, since, STACK_TIMEOUT_SECONDS, POLL_SECONDS, on_poll=watch)
+    if interrupt.stopped() and ended.status and ended.status.endswith("_IN_PROGRESS"):
+        return Outcome(key, "in-progress", ended.status, "CloudFormation goes on with it", notes=notes, since=since)
     if ended.succeeded:
         return Outcome(key, "deployed", ended.status, notes=notes, since=since)
     detail = "" if ended.failure else f"ended {ended.status or 'deleted'}"
@@ -186,6 +199,12 @@ def run_apply(ws: Workspace, report: check.Report, selected: list[str], progress
     outputs = parameters.Outputs(ws)
     waves = [list(w) for w in ws.manifest["waves"]]
     for number, wave in enumerate(waves, start=1):
+        if interrupt.stopped():
+            for key in wave:
+                outcomes[key] = Outcome(key, "not-started" if key in selected else "not-selected", detail="the run was interrupted")
+            continue
+        if number > 1 and options.before_wave:
+            options.before_wave()
         blocked = blocked_by_skipped(skipped, ws.depends_on)
         progress.say(f"wave {number}/{len(waves)}: {', '.join(wave)}")
         todo = []
@@ -205,6 +224,8 @@ def run_apply(ws: Workspace, report: check.Report, selected: list[str], progress
                 todo.append(key)
         if not _run_wave(ws, report, wave, todo, outcomes, progress, sam, options, outputs):
             return [outcomes[k] for k in naming.STACK_KEYS if k in outcomes]
+    if interrupt.stopped():
+        return [outcomes[k] for k in naming.STACK_KEYS if k in outcomes]
     settle = settling(ws, report, outcomes, outputs)
     if settle:
         progress.say(f"settle: {', '.join(settle)} again, now that what their late parameters come from exists")
@@ -237,13 +258,13 @@ def _run_wave(ws, report, wave, todo, outcomes, progress, sam, options, outputs,
     if todo:
         exports = {n: e["Value"] for n, e in cfn.list_exports(ws.region).items()}  # earlier waves add some
         outputs.refresh(ws.stacks)
-        with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-            for outcome in pool.map(lambda k: deploy_stack(ws, report.facts[k], exports, progress, sam, options, outputs), todo):
-                if again and outcomes.get(outcome.key) and outcome.result == "unchanged":
-                    outcome.result, outcome.detail = outcomes[outcome.key].result, outcomes[outcome.key].detail
-                elif again:
-                    outcome.detail = (outcome.detail + "; " if outcome.detail else "") + "deployed again with its late parameters"
-                outcomes[outcome.key] = outcome
+        for outcome in interrupt.parallel(lambda k: deploy_stack(ws, report.facts[k], exports, progress, sam, options, outputs), todo,
+                                          on_abandoned=abandoned):
+            if again and outcomes.get(outcome.key) and outcome.result == "unchanged":
+                outcome.result, outcome.detail = outcomes[outcome.key].result, outcomes[outcome.key].detail
+            elif again:
+                outcome.detail = (outcome.detail + "; " if outcome.detail else "") + "deployed again with its late parameters"
+            outcomes[outcome.key] = outcome
     for key in wave:
         outcome = outcomes[key]
         if key == naming.STORAGE and outcome.result in ("deployed", "unchanged"):
@@ -259,6 +280,12 @@ def _run_wave(ws, report, wave, todo, outcomes, progress, sam, options, outputs,
         if outcome.result == "failed":
             outcome.retained = ledger.after_failure(ws, outcome.key, outcome.since)
     return not failed
+
+
+def abandoned(key: str) -> Outcome:
+    """A stack whose call was still in flight when the interrupt's grace ran out."""
+    return Outcome(key, "interrupted", detail="a call to AWS was still in flight when the run stopped; "
+                                             "where it stands is shown by deploy.py status")
 
 
 def describe(outcome: Outcome) -> str:

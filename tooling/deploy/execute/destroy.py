@@ -2,11 +2,9 @@
 stack unless asked and already unprotected; never empties a bucket."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from ...render import naming
 from . import ledger
-from .. import stacks, states
+from .. import interrupt, stacks, states
 from ..workspace import Workspace
 
 TIMEOUT_SECONDS = 3600
@@ -19,9 +17,14 @@ def delete_one(ws: Workspace, key: str, poll: float) -> tuple[str, str]:
         return key, "absent"
     if state.action == states.BUSY:
         return key, f"{state.status}: another operation is running; not deleted"
-    left = stacks.delete(region, name, TIMEOUT_SECONDS, poll)
+    try:
+        left = stacks.delete(region, name, TIMEOUT_SECONDS, poll)
+    except interrupt.Stopped:
+        return key, "interrupted: not deleted"
     if left is None:
         return key, "deleted"
+    if interrupt.stopped() and left["StackStatus"].endswith("_IN_PROGRESS"):
+        return key, f"in-progress: {left['StackStatus']} (CloudFormation goes on with it)"
     return key, f"{left['StackStatus']}: {left.get('StackStatusReason', '')}"
 
 
@@ -32,13 +35,13 @@ def run_destroy(ws: Workspace, include_storage: bool, log, poll: float = 2.0) ->
     results: dict[str, str] = {}
     for wave in reversed(ws.manifest["waves"]):
         todo = [k for k in wave if k in keys]
-        if not todo:
+        if not todo or interrupt.stopped():
             continue
         log(f"destroy: {', '.join(todo)}")
-        with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-            for key, result in pool.map(lambda k: delete_one(ws, k, poll), todo):
-                results[key] = result
-                log(f"  [{key}] {result}")
+        for key, result in interrupt.parallel(lambda k: delete_one(ws, k, poll), todo,
+                                              on_abandoned=lambda k: (k, "interrupted: a call was still in flight")):
+            results[key] = result
+            log(f"  [{key}] {result}")
         if any(r not in ("deleted", "absent") for r in results.values()):
             break
     if not include_storage:

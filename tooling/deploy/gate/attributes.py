@@ -16,6 +16,9 @@ FORMS = {
 
 
 def value(resource_type: str, name: str, attribute: str, region: str, account_id: str, partition: str = "aws") -> str | None:
-    """GetAtt `attribute` of the resource whose physical id is `name`; None when not known in advance."""
+    """GetAtt `attribute` of the resource whose physical id is `name`; None when not known in
+    advance (or when the form needs a region or an account that is not given)."""
     form = FORMS.get((resource_type, attribute))
-    return None if form is None else form.format(partition=partition, name=name, region=region, account=account_id)
+    if form is None or ("{region}" in form and not region) or ("{account}" in form and not account_id):
+        return None
+    return form.format(partition=partition, name=name, region=region, account=account_id)

@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...aws import cloudformation as cfn
-from ...aws import s3
+from ...aws import lookups, s3
+from ...aws.lookups import UNSUPPORTED_CODES
+from ...aws.session import BotoCoreError, ClientError, describe_error, error_code
 from ...aws.sam_runner import SamRunner
 from ...errors import UserError
 from ...paths import ROOT
 from ...render import naming, samconfig
-from .. import changes, fingerprint
-from . import findings
+from .. import changes, fingerprint, interrupt
+from . import findings, inventory
 from ..workspace import Workspace
 
 
@@ -119,10 +121,12 @@ def prepare(ws: Workspace, key: str, sam: SamRunner, import_ids=(), parameters: 
                     dict(parameters or {}))
 
 
-def create(ws: Workspace, prepared: Prepared, stack_exists: bool, import_existing: bool = False) -> str:
+def create(ws: Workspace, prepared: Prepared, stack_exists: bool, import_existing: bool = False, inspect_only: bool = False) -> str:
+    """inspect_only: a change set check or plan reads and deletes, never executes (named so)."""
     return cfn.create_change_set(ws.region_of(prepared.key), prepared.stack_name, "UPDATE" if stack_exists else "CREATE",
                                  prepared.capabilities, template_body=None if prepared.url else prepared.body,
                                  template_url=prepared.url, tags=prepared.tags, import_existing=import_existing,
+                                 inspect_only=inspect_only,
                                  parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(prepared.parameters.items())])
 
 
@@ -140,7 +144,9 @@ class Executing:
     def __init__(self, region: str, change_set_id: str):
         self.region, self.change_set_id, self.executed = region, change_set_id, False
 
-    def execute(self) -> None:
+    def execute(self, what: str = "executing the change set") -> None:
+        """Execute, unless an interrupt came: then it raises, and the change set is deleted."""
+        interrupt.checkpoint(what)
         cfn.execute_change_set(self.region, self.change_set_id)
         self.executed = True
 
@@ -175,20 +181,96 @@ class Inspection:
 
 
 def inspect(ws: Workspace, key: str, change_set_id: str, deployed: dict | None, old, new, gate: bool = True) -> Inspection:
-    """Wait for the change set and read it: its outcome, its changes, and what blocks.
-    With `gate`, an update of the storage stack also goes through the stateful gate
-    (check runs the gate once itself, so it passes gate=False)."""
-    described = cfn.wait_change_set(ws.region_of(key), change_set_id)
+    """Wait for the change set and read it: its outcome, its changes, its early-validation
+    events, and what blocks. Whatever the change set says it does to a stateful resource
+    (Remove, Replacement True) blocks. With `gate`, an update of the storage stack also
+    goes through the stateful gate (check runs the gate once itself, so it passes
+    gate=False). `new` is re-based on the change set's own parameter values."""
+    region = ws.region_of(key)
+    described = cfn.wait_change_set(region, change_set_id)
     outcome, reason = findings.change_set_outcome(described)
     found = [f for f in [findings.change_set_finding(key, ws.stacks[key]["name"], outcome, reason)] if f]
+    if outcome in ("failed", "ready"):
+        validated, reason = validation_findings(ws, key, change_set_id, outcome, reason)
+        if outcome == "failed" and any(f.blocking for f in validated):
+            found = []  # the events say what the change set's own reason only summarises
+        found += validated
     summary = changes.summarize_change_set(described.get("Changes", [])) if outcome == "ready" else []
+    if new is not None:
+        new = new.with_parameters(change_set_parameters(described))
+    rendered = ws.template(key)
+    found += findings.change_set_stateful_findings(key, summary, deployed, rendered, old, new, ws.local)
     notes = []
     if deployed is not None:
-        rendered = ws.template(key)
-        notes = findings.disagreements(summary, deployed, rendered, old, new)
+        notes = findings.disagreements(summary, deployed, rendered, old, new, ws.local)
         if gate and key == naming.STORAGE:
-            found += findings.stateful_findings(deployed, rendered, old, new)
+            found += [f for f in findings.stateful_findings(deployed, rendered, old, new)
+                      if (f.kind, f.subject) not in {(g.kind, g.subject) for g in found}]
     return Inspection(change_set_id, outcome, reason, summary, found, notes)
+
+
+def change_set_parameters(described: dict) -> dict[str, str]:
+    """The parameter values a change set runs with (a NoEcho value, shown masked, is left out)."""
+    values = {}
+    for parameter in described.get("Parameters") or []:
+        value = parameter.get("ResolvedValue", parameter.get("ParameterValue"))
+        if value is not None and value != "****":
+            values[parameter["ParameterKey"]] = value
+    return values
+
+
+def validation_findings(ws: Workspace, key: str, change_set_id: str, outcome: str, reason: str) -> tuple[list, str]:
+    """The change set's early-validation events as findings, and its reason with what
+    they say. A name conflict is looked up like check's inventory does (an orphan, or
+    another owner, with its fix). If the events cannot be read, a failed change set keeps
+    its own reason as the finding; a ready one is unknown (a warning may be unread)."""
+    region, stack_name = ws.region_of(key), ws.stacks[key]["name"]
+    try:
+        events = cfn.validation_events(region, change_set_id)
+    except (ClientError, BotoCoreError) as exc:
+        why = f"its early-validation events could not be read ({describe_error(exc)})"
+        if outcome == "failed":
+            return [], f"{reason} ({why})"
+        note = ws.local and isinstance(exc, ClientError) and error_code(exc) in UNSUPPORTED_CODES
+        return [findings.Finding("unknown", key, stack_name,
+                                 f"{why}: a warning of CloudFormation's (e.g. a non-empty bucket to delete) would go unseen"
+                                 + (" (a note on the local AWS, which lacks the call; on AWS it blocks)" if note else ""),
+                                 "allow cloudformation:DescribeEvents and check again, or accept with --allow-unknown",
+                                 blocking=not note)], reason
+    found, owners = [], None
+    rendered = ws.template(key)
+    for event in events:
+        conflict = None
+        if event.get("ValidationName") == findings.NAME_CONFLICT and event.get("ValidationStatus") != "SKIPPED":
+            owners = owners or inventory.Owners(region)
+            conflict = _conflict(ws, key, event, rendered, owners)
+        found.append(findings.validation_finding(key, event, conflict))
+    if found:
+        reason = "; ".join([reason] * bool(reason) + [f.detail for f in found if f.blocking])
+    return found, reason
+
+
+def _conflict(ws: Workspace, key: str, event: dict, rendered: dict, owners) -> findings.Finding | None:
+    """check's own finding for the name an early-validation conflict is about, or None
+    when the name or its owner cannot be told (the event then speaks for itself)."""
+    stack_name, region = ws.stacks[key]["name"], ws.region_of(key)
+    logical = event.get("LogicalResourceId") or ""
+    declared = ((rendered.get("Resources") or {}).get(logical) or {}).get("Type") or event.get("ResourceType") or ""
+    name = findings.conflict_identifier(event)
+    if not name:
+        named = [r for r in inventory.named_resources(key, stack_name, rendered, ws.account_id, region) if r.logical_id == logical]
+        name = named[0].name if named else ""
+    if not (logical and declared and name):
+        return None
+    resource = inventory.NamedResource(key, logical, declared, name)
+    physical = name if name.startswith("arn:") else inventory.physical_id(resource.deployed_type, name, ws.account_id, region)
+    try:
+        owner = owners.owner(resource.deployed_type, physical)
+    except (ClientError, BotoCoreError) as exc:
+        item = inventory.Surveyed(resource, inventory.UNKNOWN, reason=f"owner lookup failed: {describe_error(exc)}")
+        return findings.resource_finding(item, stack_name, ws.env, ws.local)
+    item = inventory.classify(resource, stack_name, lookups.Lookup("exists"), owner)
+    return findings.resource_finding(item, stack_name, ws.env, ws.local)
 
 
 def _shown(path: Path) -> str:

@@ -15,7 +15,7 @@ from ...aws import cloudformation as cfn
 from ...aws.sam_runner import SamRunner
 from ...aws.session import BotoCoreError, ClientError, describe_error
 from ...render import cfn_yaml, naming
-from . import changesets, findings, inventory, rename, replacement
+from . import changesets, drift, findings, inventory, rename, replacement
 from .. import fingerprint, local, parameters, stacks, states
 from .findings import Finding
 from ..workspace import Workspace
@@ -76,6 +76,10 @@ def resolvers(ws: Workspace, facts: StackFacts, exports: dict[str, str]) -> tupl
                 if r.get("PhysicalResourceId")}
     deployed = {p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", "")) for p in (facts.stack or {}).get("Parameters", [])}
     old = replacement.resolver_for(facts.deployed_template or {}, facts.name, ws.account_id, region, deployed, physical, exports)
+    for name, spec in ((facts.deployed_template or {}).get("Parameters") or {}).items():
+        if isinstance(spec, dict) and str(spec.get("NoEcho", "")).lower() == "true":
+            old.variables.pop(name, None)  # shown masked ("****"): not its value, so not compared as one
+    # the values the change set sends: the render's defaults, overridden by those filled in
     new = replacement.resolver_for(ws.template(facts.key), facts.name, ws.account_id, region, facts.parameter_values, physical, exports)
     return old, new
 
@@ -88,6 +92,7 @@ class Report:
     inspections: dict[str, changesets.Inspection] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     resolved: dict = field(default_factory=dict)  # key -> (old, new) resolvers of each update
+    drift: list = field(default_factory=list)  # drift.StackDrift of every stack (check --drift)
 
     @property
     def targets(self) -> list[str]:
@@ -104,14 +109,28 @@ class Report:
                                             for c in i.summary if c.direct]}
                             for k, i in self.inspections.items()},
             "notes": self.notes,
+            **({"drift": [d.as_json() for d in self.drift]} if self.drift else {}),
         }
 
 
-def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False, sam: SamRunner | None = None) -> Report:
-    """Every finding for the stacks `keys` (only those: apply --only checks what it deploys).
+def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False, sam: SamRunner | None = None,
+              detect_drift: bool = False) -> Report:
+    """Every finding for the stacks `keys` (only those: apply --only checks what it deploys),
+    and always the read-back of storage's protections (drift.py), whatever `keys` is.
     change_sets: also create each update's change set, inspect it and delete it (check
-    and plan; apply inspects, instead, the change sets it then executes)."""
-    report = Report(gather(ws, keys))
+    and plan; apply inspects, instead, the change sets it then executes).
+    detect_drift: also CloudFormation's drift detection of every deployed stack (check --drift)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the read-back runs beside the stacks' facts
+        reading = pool.submit(drift.read_back, ws)
+        report = Report(gather(ws, keys))
+        read = reading.result()
+        report.findings += drift.findings_of(ws, read)
+        if read.not_compared:
+            report.notes.append(f"storage: not read back on the local AWS, whose CloudFormation does not apply them: "
+                                f"{', '.join(read.not_compared)}")
+    if detect_drift:
+        report.drift = drift.detect_all(ws, ws.stacks)
+        report.findings += drift.detection_findings(ws, report.drift)
     for facts in report.facts.values():
         finding = findings.state_finding(facts.key, facts.name, facts.state, facts.failed_resources, ws.env, ws.local)
         if finding:
@@ -193,7 +212,7 @@ def inspect_updates(ws: Workspace, report: Report, updates: list[StackFacts], re
             if facts.filled.missing:  # made only after the stacks it reads parameters from deploy
                 return changesets.Inspection("", "deferred", "it is made once " + "; ".join(facts.filled.missing) + " exists")
             prepared = changesets.prepare(ws, facts.key, sam, parameters=facts.parameter_values)
-            change_set = changesets.create(ws, prepared, stack_exists=True)
+            change_set = changesets.create(ws, prepared, stack_exists=True, inspect_only=True)
             return changesets.inspect(ws, facts.key, change_set, facts.deployed_template, *resolved[facts.key], gate=False)
         except (ClientError, BotoCoreError) as exc:
             return changesets.Inspection(change_set or "", "error", describe_error(exc),
@@ -206,9 +225,13 @@ def inspect_updates(ws: Workspace, report: Report, updates: list[StackFacts], re
     with ThreadPoolExecutor(max_workers=len(updates)) as pool:
         inspections = list(pool.map(one, updates))
     found = []
+    seen = {(f.kind, f.stack, f.subject) for f in report.findings}
     for facts, inspection in zip(updates, inspections):
         report.inspections[facts.key] = inspection
         for finding in inspection.findings:
+            if (finding.kind, finding.stack, finding.subject) in seen:
+                continue  # the gate or the inventory found it already
+            seen.add((finding.kind, finding.stack, finding.subject))
             missing = _NO_EXPORT.search(finding.detail) if finding.kind == "change-set" else None
             if missing and missing.group(1) in exported_by_target:
                 report.notes.append(f"{facts.key}: its change set can only be made after {exported_by_target[missing.group(1)]} "

@@ -11,10 +11,13 @@ Every finding blocks unless it is a note. Kinds, and the one override each has
   export-in-use    a deployed export the render removes or changes is imported
   stateful-change  a bucket or the table would be removed or replaced
   change-set       CloudFormation refused the change set
+  unprotected      the storage stack lacks termination protection or its stack policy
+  drift            a protection of storage (or, with check --drift, a resource) was changed outside CloudFormation
   rename           a bucket, the table or the key is renamed (same resource, new logical id)
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 from ...render import naming, stateful
@@ -30,6 +33,8 @@ OVERRIDES = {
     "export-in-use": None,
     "stateful-change": None,
     "change-set": None,
+    "unprotected": None,
+    "drift": None,
     "rename": None,
 }
 
@@ -169,8 +174,13 @@ def changed_exports(deployed_outputs: dict, rendered_outputs: dict, kept: dict[s
 def stateful_findings(deployed: dict, rendered: dict, old: replacement.Resolver, new: replacement.Resolver,
                       renamed=frozenset()) -> list[Finding]:
     """Block a removal of a stateful resource, and any change that its type's schema
-    says replaces it or may replace it; an unresolvable difference is unknown. `renamed`:
-    the logical ids gate/rename.py recognised as renamed (it has its own finding for them)."""
+    says replaces it or may replace it; an unresolvable difference is unknown.
+
+    `old` resolves the deployed template with the deployed parameter values, `new` the
+    render with the values the change set sends: values are compared resolved, and a
+    resource whose Condition turns false is removed (a condition that cannot be
+    evaluated is unknown). `renamed`: the logical ids gate/rename.py recognised
+    as renamed (it has its own finding for them)."""
     findings = []
     old_resources, new_resources = deployed.get("Resources") or {}, rendered.get("Resources") or {}
     for logical_id, resource in sorted(old_resources.items()):
@@ -180,12 +190,35 @@ def stateful_findings(deployed: dict, rendered: dict, old: replacement.Resolver,
         subject = f"{kind} {logical_id}"
         if logical_id in renamed:
             continue
-        if logical_id not in new_resources:
+        try:
+            if not replacement.exists(resource, old):
+                continue  # its condition is false as deployed: nothing of it exists
+        except replacement.Unresolved as exc:
+            findings.append(Finding("unknown", naming.STORAGE, subject,
+                                    f"cannot tell whether it exists as deployed: its Condition {resource.get('Condition')} cannot be evaluated ({exc})",
+                                    "fix the cause and check again, or accept the risk with --allow-unknown"))
+            continue
+        after = new_resources.get(logical_id)
+        if after is None:
             findings.append(Finding("stateful-change", naming.STORAGE, subject,
                                     "the new render removes it from the storage stack (the stack policy denies it; its data would be left unmanaged)",
                                     "keep it in templates/storage.yaml.j2; retiring a bucket or table is a manual, reviewed operation"))
             continue
-        verdict = replacement.verdict(kind, resource, new_resources[logical_id], old, new)
+        try:
+            kept = replacement.exists(after, new)
+        except replacement.Unresolved as exc:
+            findings.append(Finding("unknown", naming.STORAGE, subject,
+                                    f"cannot tell whether the new render keeps it: its Condition {after.get('Condition')} cannot be evaluated "
+                                    f"with the change set's parameter values ({exc})",
+                                    "give the parameters it reads explicit values, or accept the risk with --allow-unknown"))
+            continue
+        if not kept:
+            findings.append(Finding("stateful-change", naming.STORAGE, subject,
+                                    f"its Condition {after.get('Condition')} is false with the change set's parameter values: "
+                                    "CloudFormation would remove it (the stack policy denies it; its data would be left unmanaged)",
+                                    "keep the parameter values that keep its condition true; retiring a bucket or table is a manual, reviewed operation"))
+            continue
+        verdict = replacement.verdict(kind, resource, after, old, new)
         if verdict.replacement == replacement.NONE:
             continue
         if verdict.replacement == replacement.UNKNOWN:
@@ -225,13 +258,100 @@ def change_set_finding(key: str, stack_name: str, outcome: str, reason: str) -> 
     return None
 
 
-def disagreements(change_list, deployed: dict, rendered: dict, old: replacement.Resolver, new: replacement.Resolver) -> list[dict]:
+def change_set_stateful_findings(key: str, change_list, deployed: dict | None, rendered: dict,
+                                 old: replacement.Resolver | None, new: replacement.Resolver | None, local: bool) -> list[Finding]:
+    """What the change set itself says it does to a stateful resource, whatever the schema
+    says: Remove, or Modify with Replacement True, blocks. Replacement Conditional blocks
+    too, unless the schema says the change is in place and this is the local AWS, which
+    flags in-place updates Conditional: there it stays a note (disagreements, local=True)."""
+    found = []
+    for change in change_list:
+        if change.resource_type not in stateful.STATEFUL_TYPES:
+            continue
+        subject = f"{change.resource_type} {change.logical_id}"
+        if change.action == "Remove":
+            found.append(Finding("stateful-change", key, subject,
+                                 "the change set removes it (its data would be deleted, or left unmanaged if retained)",
+                                 "keep it in the render with the parameter values that create it; retiring a bucket or table is a manual, reviewed operation"))
+        elif change.action == "Modify" and change.replacement == "True":
+            causes = f" (because of {', '.join(change.causes)})" if change.causes else ""
+            found.append(Finding("stateful-change", key, subject,
+                                 f"the change set replaces it{causes}: CloudFormation would create a new one and delete this one with its data",
+                                 "revert the change that causes it; moving data into a new resource is a separate, reviewed operation"))
+        elif change.action == "Modify" and change.replacement == "Conditional":
+            before = ((deployed or {}).get("Resources") or {}).get(change.logical_id)
+            after = (rendered.get("Resources") or {}).get(change.logical_id)
+            verdict = (replacement.verdict(change.resource_type, before, after, old, new)
+                       if before and after and old is not None and new is not None else None)
+            in_place = verdict is not None and verdict.replacement == replacement.NONE
+            causes = f" (because of {', '.join(change.causes)})" if change.causes else ""
+            if in_place and local:
+                continue  # a note (disagreements): the local AWS flags in-place updates so
+            schema = f"the {change.resource_type} schema says {verdict.label}" if verdict else "the schema cannot be compared"
+            found.append(Finding("stateful-change", key, subject,
+                                 f"the change set says it may be replaced (Replacement=Conditional{causes}; {schema})",
+                                 "revert the change that causes it; moving data into a new resource is a separate, reviewed operation"))
+    return found
+
+
+# --- early validation ---------------------------------------------------------------------
+
+# CloudFormation validates a change set before it can run (since November 2025): FAIL mode
+# sets it to FAILED (property syntax, resource-name conflicts), WARN mode leaves it
+# CREATE_COMPLETE with a warning (a bucket that is not empty would be deleted). The events
+# are read with DescribeEvents (EventType VALIDATION_ERROR).
+NAME_CONFLICT = "AWS::EarlyValidation::ResourceExistenceCheck"  # a property error: AWS::EarlyValidation::PropertyValidation
+
+_IDENTIFIER = re.compile(r"with identifier '([^']+)'")
+
+
+def conflict_identifier(event: dict) -> str:
+    """The physical name a name-conflict event is about ("" when it does not say)."""
+    if event.get("PhysicalResourceId"):
+        return event["PhysicalResourceId"]
+    found = _IDENTIFIER.search(event.get("ValidationStatusReason") or "")
+    return found.group(1) if found else ""
+
+
+def validation_finding(key: str, event: dict, conflict: Finding | None = None) -> Finding:
+    """One early-validation event as a finding. `conflict`: for a name conflict, the
+    inventory's own finding for that name (an orphan or another owner, with its fix)."""
+    name = event.get("ValidationName") or "an early validation"
+    reason = event.get("ValidationStatusReason") or "no reason given"
+    path = event.get("ValidationPath") or ""
+    where = f" at {path}" if path else ""
+    logical, kind = event.get("LogicalResourceId") or "", event.get("ResourceType") or ""
+    subject = f"{kind} {logical}".strip() or key
+    mode = event.get("ValidationFailureMode") or "FAIL"
+    said = f"CloudFormation's early validation ({name}{where}): {reason}"
+    if event.get("ValidationStatus") == "SKIPPED":
+        return Finding("change-set", key, subject, f"{said} (CloudFormation skipped it; deploy.py's own checks do not rest on it)",
+                       "none needed", blocking=False)
+    if conflict is not None:
+        return Finding(conflict.kind, conflict.stack, conflict.subject, f"{conflict.detail} ({said})", conflict.fix, conflict.blocking)
+    if mode == "WARN":
+        fix = ("keep the bucket (DeletionPolicy Retain), or empty it by hand first if nothing in it is needed"
+               if "empt" in (name + reason).lower() else "resolve what the warning names, then check again")
+        return Finding("change-set", key, subject, f"{said}; CloudFormation warns, and executing it would fail or lose data", fix)
+    if name == NAME_CONFLICT:
+        return Finding("change-set", key, subject, f"{said}; the name is taken",
+                       "rename it in the template, or take the existing resource over (check names it when it can look it up)")
+    fix = f"fix{where or ' the property named'} in the template (cfn-lint may name it too), then check again"
+    return Finding("change-set", key, subject, said, fix)
+
+
+def disagreements(change_list, deployed: dict, rendered: dict, old: replacement.Resolver, new: replacement.Resolver,
+                  local: bool = False) -> list[dict]:
     """Where a change set's Replacement flag and the schema disagree. The schema decides;
-    the output says so. Resources whose logical id and type both templates share only."""
+    the output says so. For a stateful type what the change set says is a finding
+    (change_set_stateful_findings), except on the local AWS, which flags in-place updates
+    Replacement=Conditional: there that one case stays a note, and says so. Resources
+    whose logical id and type both templates share only."""
     notes = []
     old_resources, new_resources = deployed.get("Resources") or {}, rendered.get("Resources") or {}
     for change in change_list:
-        if change.action != "Modify":
+        stateful_type = change.resource_type in stateful.STATEFUL_TYPES
+        if change.action != "Modify" or (stateful_type and not (local and change.replacement == "Conditional")):
             continue
         before, after = old_resources.get(change.logical_id), new_resources.get(change.logical_id)
         if not before or not after or before.get("Type") != change.resource_type:
@@ -243,7 +363,8 @@ def disagreements(change_list, deployed: dict, rendered: dict, old: replacement.
                           "change_set": change.replacement, "schema": verdict.replacement,
                           "text": f"{change.logical_id}: the change set says Replacement={change.replacement}, "
                                   f"the {change.resource_type} schema says {verdict.label}"
-                                  f"{' (' + verdict.reason + ')' if verdict.reason else ''}: the schema decides"})
+                                  f"{' (' + verdict.reason + ')' if verdict.reason else ''}: the schema decides"
+                                  + (" (a note on the local AWS only; on AWS this blocks)" if stateful_type else "")})
     return notes
 
 

@@ -5,12 +5,13 @@ literally, looked up by its type and classified by who owns its physical id.
   ours         owned by the stack that declares it, under the same logical id
   other-owner  owned by another stack, or by the same stack under another logical id
   orphan       exists, owned by no stack
-  foreign      exists in another account (S3 answers 403)
+  foreign      exists in another account (S3: HeadBucket 403, not among this account's buckets)
   unknown      could not be established (an error, no lookup, an unresolvable name)
 
 Ownership is decided by type and exact physical id, never by a name's suffix:
 DescribeStackResources(PhysicalResourceId=...) answers it in one call; where an
-endpoint cannot (the local AWS), a map of every live stack's resources does."""
+endpoint cannot (the local AWS), or where its answer holds the id only under another
+type (a BucketPolicy holds its bucket's name), a map of every live stack's resources does."""
 from __future__ import annotations
 
 import threading
@@ -214,6 +215,12 @@ class Owners:
             found = owner_in(cfn.stack_resources(self.region, stack_name), stack_name)
             if found:
                 break
+        if found is None and answer:
+            # A stack holds this id, but not as this type: one physical id can name several
+            # resources (a BucketPolicy's physical id is its bucket's name), and AWS answered
+            # with one of them. That is no proof that nothing of this type holds it: look
+            # the (type, id) up in every live stack.
+            found = self._all().get((resource_type, physical))
         return found
 
 

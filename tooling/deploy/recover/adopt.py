@@ -20,7 +20,7 @@ from ...render import cfn_yaml, naming, samconfig
 from ..gate import findings, inventory
 from ..gate.changesets import Executing
 from . import literals
-from ..execute import protection
+from ..execute import revert
 from .. import parameters, stacks, states
 from ..gate.findings import command
 from ..workspace import Workspace
@@ -237,13 +237,29 @@ def run_adopt(ws: Workspace, log) -> AdoptResult:
         failure = ended.failure
         reason = f"{failure['LogicalResourceId']}: {failure.get('ResourceStatusReason', '')}" if failure else ""
         return AdoptResult("failed", [], left_alone, f"import ended {status} {reason}".strip(), status)
-    problem = protection.protect_storage(ws)
     adopted = [s.resource for s in orphans]
+    problem = _protect(ws, log)
     if problem:
-        return AdoptResult("failed", adopted, left_alone, f"imported, but storage protection failed: {problem}", status)
-    log(f"adopt: {status}; termination protection on, stack policy set (verified)")
+        return AdoptResult("failed", adopted, left_alone, f"imported, but {problem}", status)
+    log(f"adopt: {status}; termination protection on, stack policy set, protections as the template says (verified)")
     log(f"adopt: next, bring the stack to the full render: {command(ws.env, ws.local, 'apply')}")
     return AdoptResult("done", adopted, left_alone, stack_status=status)
+
+
+def _protect(ws: Workspace, log) -> str | None:
+    """The stack's protection, and the imported resources' own (versioning, public access
+    block, PITR, deletion protection, ...) put back to what the template says: an import
+    records a resource as it is, and CloudFormation never applies a value the template does
+    not change, so an old layout's unversioned bucket would stay so. Only protections are
+    read back and put back; the problem, or None once all are verified."""
+    reverted = revert.revert(ws, log)
+    if reverted.error:
+        return reverted.error
+    if reverted.left:
+        return "these still differ from the template: " + "; ".join(f"{d.expected.logical_id} {d.expected.path}" for d in reverted.left)
+    for line in reverted.done:
+        log(f"adopt: put back as the template says: {line}")
+    return None
 
 
 def _nothing_to_import(ws: Workspace, name: str, state: states.State, left_alone: list, log) -> AdoptResult:
@@ -252,8 +268,8 @@ def _nothing_to_import(ws: Workspace, name: str, state: states.State, left_alone
     if state.action != states.UPDATE:
         log("adopt: no orphaned storage resource; nothing to do")
         return AdoptResult("nothing", [], left_alone)
-    problem = protection.protect_storage(ws)
+    problem = _protect(ws, log)
     if problem:
-        return AdoptResult("failed", [], left_alone, f"storage protection failed: {problem}", state.status)
+        return AdoptResult("failed", [], left_alone, problem, state.status)
     log(f"adopt: no orphaned storage resource to import; {name} is protected (termination protection and stack policy verified)")
     return AdoptResult("nothing", [], left_alone, stack_status=state.status)
