@@ -24,7 +24,7 @@ STORAGE_NAME = "acme-dev-storage"
 
 def test_every_kind_is_listed_and_only_orphan_and_unknown_can_be_overridden():
     assert set(findings.OVERRIDES) == {"stack-state", "orphan", "other-owner", "foreign", "unknown",
-                                       "export-in-use", "stateful-change", "change-set", "unprotected", "drift"}
+                                       "export-in-use", "stateful-change", "change-set", "unprotected", "drift", "rename"}
     assert {k: v for k, v in findings.OVERRIDES.items() if v} == {"orphan": "--allow-orphans", "unknown": "--allow-unknown"}
 
 

@@ -1,8 +1,8 @@
 """Every template the tool builds itself is one CloudFormation accepts: cfn-lint (as CI
 runs it, from the repository root) finds no error in adopt's import templates (dev and
 prod, creating the storage stack or importing into it), migrate's retain and removal
-templates for each stack of the old layout (tests/fixtures/legacy), and the copies that
---allow-orphans deploys. The local AWS accepts templates AWS refuses (undefined
+templates for each stack of the old layout (tests/fixtures/legacy), rename's retain, removal
+and import templates of the storage stack, and the copies that --allow-orphans deploys. The local AWS accepts templates AWS refuses (undefined
 conditions, GetAtt of a resource the template lacks), so this is checked here, offline."""
 from __future__ import annotations
 
@@ -55,6 +55,30 @@ def migrate_templates() -> dict[str, dict]:
     return result
 
 
+def rename_templates(rendered_envs) -> dict[str, dict]:
+    """rename's retain, removal and import templates: MediaBucket renamed UploadsBucket and, in
+    prod, EncryptionKey StorageKey, in one run (the deployed template: the render)."""
+    import re
+
+    result = {}
+    for env, (out, manifest) in rendered_envs.items():
+        deployed = load_template(out, manifest, naming.STORAGE)
+        physical = {"MediaBucket": ("AWS::S3::Bucket", manifest["physical_names"]["buckets"]["media"]),
+                    "EncryptionKey": ("AWS::KMS::Key", KEY_ID)}
+        olds = [lid for lid in physical if lid in deployed["Resources"]]
+        attached = migrate.attached_resources(deployed, set(olds))
+        retained = migrate.retain_template(deployed, olds + attached)
+        removed = migrate.removal_template(retained, {lid: physical[lid] for lid in olds}, manifest["region"], ACCOUNT, attached)
+        text = re.sub(r'"MediaBucket([".])', r'"UploadsBucket\1', json.dumps(deployed))
+        renamed = json.loads(re.sub(r'"EncryptionKey([".])', r'"StorageKey\1', text))
+        news = ["UploadsBucket"] + (["StorageKey"] if "EncryptionKey" in olds else [])
+        assert set(news) <= set(renamed["Resources"]) and not set(olds) & set(renamed["Resources"])
+        result[f"{env}-rename-retain"] = retained
+        result[f"{env}-rename-remove"] = removed
+        result[f"{env}-rename-import"] = adopt.import_template(removed, renamed, news, manifest["region"], ACCOUNT)
+    return result
+
+
 def orphan_takeovers(rendered_envs) -> dict[str, dict]:
     """The copy --allow-orphans deploys: named resources given an importable DeletionPolicy."""
     result = {}
@@ -73,6 +97,7 @@ def generated(rendered, tmp_path_factory) -> dict[str, list[dict]]:
     for env, (out, manifest) in rendered.items():
         templates.update(storage_imports(env, out, manifest, manifest["region"]))
     templates.update(migrate_templates())
+    templates.update(rename_templates(rendered))
     templates.update(orphan_takeovers(rendered))
     folder = tmp_path_factory.mktemp("generated")
     files = {}
@@ -87,6 +112,7 @@ def test_every_generated_template_is_generated(generated):
     names = set(generated)
     assert {"dev-import-all-fresh", "prod-import-all-fresh", "prod-import-buckets-into-deployed"} <= names
     assert {f"legacy-{k}-{step}" for k in ("storage", "frontend", "operations") for step in ("retain", "remove")} <= names
+    assert {f"{env}-rename-{step}" for env in ("dev", "prod") for step in ("retain", "remove", "import")} <= names
     assert len([n for n in names if n.endswith("-takeover")]) == 16
 
 

@@ -159,3 +159,22 @@ def test_policies_attached_to_a_moved_bucket_leave_with_it():
     template["Resources"]["Reader"]["Properties"]["Extra"] = {"Ref": "Policy"}
     with pytest.raises(migrate.Unmovable):
         migrate.removal_template(template, {"Bucket": ("AWS::S3::Bucket", "b-1")}, REGION, ACCOUNT, ["Policy"])
+
+
+def test_what_follows_a_follower_is_no_change_either():
+    """A retain of the key re-evaluates the bucket encrypted with it, and that bucket's policy
+    (as the local AWS shows it): nothing of theirs changes, so the change set is accepted;
+    a Static change to the policy, or a replacement, is not."""
+    key = {"ResourceChange": {"Action": "Modify", "LogicalResourceId": "Key", "Scope": ["DeletionPolicy", "UpdateReplacePolicy"],
+                              "Replacement": "False", "Details": []}}
+    bucket = {"ResourceChange": {"Action": "Modify", "LogicalResourceId": "Bucket", "Replacement": "Conditional", "Scope": ["Properties"],
+                                 "Details": [{"Evaluation": "Dynamic", "ChangeSource": "ResourceAttribute", "CausingEntity": "Key.Arn"}]}}
+    policy = {"ResourceChange": {"Action": "Modify", "LogicalResourceId": "Policy", "Replacement": "Conditional", "Scope": ["Properties"],
+                                 "Details": [{"Evaluation": "Dynamic", "ChangeSource": "ResourceReference", "CausingEntity": "Bucket"},
+                                             {"Evaluation": "Dynamic", "ChangeSource": "ResourceAttribute", "CausingEntity": "Bucket.Arn"}]}}
+    assert migrate.unexpected_changes([key, bucket, policy], "retain", {"Key"}) == []
+    edited = {"ResourceChange": {**policy["ResourceChange"], "Details": policy["ResourceChange"]["Details"] + [
+        {"Evaluation": "Static", "ChangeSource": "DirectModification"}]}}
+    assert migrate.unexpected_changes([key, bucket, edited], "retain", {"Key"}) == ["modifies Policy"]
+    replaced = {"ResourceChange": {**bucket["ResourceChange"], "Replacement": "True"}}
+    assert migrate.unexpected_changes([key, replaced, policy], "retain", {"Key"}) == ["modifies Bucket", "modifies Policy"]

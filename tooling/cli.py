@@ -27,7 +27,7 @@ ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$"
 EXIT = ("Exit status: 0 done, 1 a deploy failed, 2 bad input (nothing changed), 3 a blocking finding (nothing changed), "
         "4 busy: another run holds the environment or CloudFormation is still working on a stack, with --no-wait (nothing changed; "
         "try again), 130/143 interrupted by Ctrl-C/SIGTERM (the summary names what CloudFormation still works on).")
-MUTATING = ("apply", "adopt", "migrate", "destroy")
+MUTATING = ("apply", "adopt", "migrate", "rename", "destroy")
 NO_WAIT = ("refuse with exit status 4 instead of waiting when another run holds this environment's lock "
            "or CloudFormation is still working on a stack")
 
@@ -89,6 +89,13 @@ def parse_args(argv):
     migrate.add_argument("--delete-old", nargs="+", metavar="STACK",
                          help="delete these old stacks, after checking that they hold no stateful resource")
     migrate.add_argument("--stop-after", choices=("untag", "retain", "remove", "import"), help=argparse.SUPPRESS)  # the resume test
+    rename = commands.add_parser("rename", parents=[common], epilog=EXIT,
+                                 help="move buckets, the table or the key of the storage stack under the logical ids the render now "
+                                      "gives them (retain, remove, import), data and settings kept")
+    rename.add_argument("pairs", nargs="+", metavar="OLD=NEW", help="the deployed logical id and the render's new one")
+    rename.add_argument("--dry-run", action="store_true", help="print each resource and every step; change nothing")
+    rename.add_argument("--no-wait", action="store_true", help=NO_WAIT)
+    rename.add_argument("--stop-after", choices=("guard", "retain", "remove", "import"), help=argparse.SUPPRESS)  # the resume test
     destroy = commands.add_parser("destroy", parents=[common], epilog=EXIT,
                                   help="delete the stateless stacks in reverse wave order (never empties a bucket)")
     destroy.add_argument("--no-wait", action="store_true", help=NO_WAIT)
@@ -647,8 +654,70 @@ def report_page(ws, args, log) -> int:
     return 0
 
 
+def rename(ws, args, log) -> int:
+    from contextlib import nullcontext
+
+    from .deploy.recover import rename as renaming
+
+    requested = renaming.parse(args.pairs)
+    # the lock before the survey: the steps are decided from what is deployed under it
+    with nullcontext() if args.dry_run else exclusive(ws, args, log, keys=[naming.STORAGE]):
+        return _rename(ws, args, log, renaming, requested)
+
+
+def _rename(ws, args, log, renaming, requested) -> int:
+    result = {"env": ws.env, "dry_run": bool(args.dry_run)}
+    try:
+        facts = renaming.survey(ws, requested)
+    except renaming.Refused as exc:
+        log(f"rename: refused: {exc}")
+        if args.json:
+            emit_json({**result, "ok": False, "refused": [str(exc)], "targets": [], "steps": []})
+        return 3
+    targets = renaming.assess(facts, requested)
+    refused = [f"{t.argument}: {t.reason}" for t in targets if t.state == "refused"]
+    refused += renaming.export_problems(facts, targets, ws.env, ws.local) if not refused else []
+    steps = renaming.plan_steps(facts, targets) if not refused else []
+    result.update({"targets": [t.as_json() for t in targets], "steps": [s.as_json() for s in steps], "refused": refused})
+    log(f"rename: {ws.env} in {ws.account_id}/{ws.region}, stack {facts.stack_name}")
+    log(f"  {'OLD=NEW':<40} {'type':<22} {'state':<10} physical")
+    for t in targets:
+        log(f"  {t.argument:<40} {t.type:<22} {t.state:<10} {t.physical_id or t.identity or '-'}")
+    if refused:
+        for reason in refused:
+            log(f"rename: refused: {reason}")
+        log("rename: nothing changed")
+        if args.json:
+            emit_json({**result, "ok": False})
+        return 3
+    log("steps:" if steps else "steps: none; every resource is under its new logical id (protection is checked)")
+    for number, step in enumerate(steps, start=1):
+        log(f"  {number}. {step.kind:<7} {step.detail}" + (f" [{', '.join(step.resources)}]" if step.resources else ""))
+    if args.dry_run:
+        log("rename: dry run; nothing changed")
+        if args.json:
+            emit_json({**result, "ok": True})
+        return 0
+    run = renaming.run(ws, steps, targets, log, stop_after=args.stop_after)
+    result["done"] = run.done
+    if run.stopped:
+        if args.json:
+            emit_json({**result, "ok": False, "stopped": True})
+        return 130
+    if run.error:
+        log(f"rename: stopped: {run.error}")
+        log("rename: every step so far is complete; fix the cause and run the same command again: it resumes")
+        if args.json:
+            emit_json({**result, "ok": False, "error": run.error})
+        return 1
+    log(f"rename: done; next, bring the stack to the full render (outputs, what was attached): {command_line(ws, 'apply')}")
+    if args.json:
+        emit_json({**result, "ok": True})
+    return 0
+
+
 HANDLERS = {"plan": plan, "apply": apply, "status": status, "destroy": destroy, "check": check_command, "adopt": adopt,
-            "migrate": migrate, "drift": drift_command, "report": report_page}
+            "migrate": migrate, "drift": drift_command, "report": report_page, "rename": rename}
 
 
 def run_handler(ws, args, log) -> int:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_deploy, running_local_aws
+from conftest import ROOT, mark_stale, run_deploy, running_local_aws
 
 sys.path.insert(0, str(ROOT / "ci"))
 from smoke import http  # noqa: E402
@@ -132,3 +133,51 @@ def test_the_key_is_adopted_with_the_buckets_and_old_data_stays_readable(prod_aw
     assert s3.get_object(Bucket=physical["buckets"]["media"], Key=grant["key"])["Body"].read() == content
     after = {b["Name"]: b["CreationDate"] for b in s3.list_buckets()["Buckets"]}
     assert {n: after[n] for n in physical["buckets"].values()} == {n: created[n] for n in physical["buckets"].values()}
+
+    # the key renamed in the template (its alias points at it by Ref, the buckets by GetAtt) and
+    # the stack policy: check's one finding, its fix run as printed; the same key, data readable
+    try:
+        _rename_the_key(prod_aws, clients, storage, key_id, physical["buckets"]["media"], grant, content)
+    finally:
+        mark_stale(OUT)
+
+
+def _rename_the_key(prod_aws, clients, storage, key_id, media_bucket, grant, content):
+    import shlex
+    import shutil
+    import subprocess
+    import tempfile
+
+    cfn = clients("cloudformation")
+    templates = Path(tempfile.mkdtemp()) / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    text = (templates / "storage.yaml.j2").read_text()
+    for old, new in (("  EncryptionKey:\n    Type: AWS::KMS::Key", "  StorageKey:\n    Type: AWS::KMS::Key"),
+                     ("!GetAtt [EncryptionKey, Arn]", "!GetAtt [StorageKey, Arn]"), ("TargetKeyId: !Ref EncryptionKey", "TargetKeyId: !Ref StorageKey"),
+                     ('"!GetAtt EncryptionKey.Arn"', '"!GetAtt StorageKey.Arn"')):
+        assert old in text, old
+        text = text.replace(old, new)
+    (templates / "storage.yaml.j2").write_text(text)
+    policy = templates / "storage-stack-policy.json"
+    policy.write_text(policy.read_text().replace('"LogicalResourceId/EncryptionKey"', '"LogicalResourceId/StorageKey"'))
+    rendered = subprocess.run([sys.executable, str(ROOT / "render.py"), "--env", ENV, "--account-id", "000000000000", "--region", "us-east-1",
+                               "--out", str(OUT), "--templates-dir", str(templates), "-q"], capture_output=True, text=True, env=prod_aws)
+    assert rendered.returncode == 0, rendered.stderr
+    checked, report = deploy(prod_aws, "check")
+    assert checked.returncode == 3, checked.stderr[-3000:]
+    blocking = [f for f in report["findings"] if f["blocking"]]
+    assert [(f["kind"], f["subject"]) for f in blocking] == [("rename", "AWS::KMS::Key EncryptionKey -> StorageKey")], blocking
+    words = shlex.split(blocking[0]["fix"])
+    assert words[:3] == ["python", "deploy.py", "rename"]
+    renamed = subprocess.run([sys.executable, *words[1:]], capture_output=True, text=True, env=prod_aws, cwd=ROOT, timeout=900)
+    assert renamed.returncode == 0, renamed.stdout[-4000:] + renamed.stderr[-2000:]
+    assert cfn.describe_stack_resource(StackName=storage, LogicalResourceId="StorageKey")["StackResourceDetail"]["PhysicalResourceId"] == key_id
+    held = {r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName=storage)["StackResourceSummaries"]}
+    assert "EncryptionKey" not in held and "EncryptionKeyAlias" in held
+    assert clients("kms").describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    applied, _ = deploy(prod_aws, "apply")
+    assert applied.returncode == 0, applied.stderr[-3000:]
+    checked, report = deploy(prod_aws, "check")
+    assert checked.returncode == 0 and report["findings"] == [], report
+    assert outputs(cfn, storage)["EncryptionKeyArn"].endswith(f"key/{key_id}")
+    assert clients("s3").get_object(Bucket=media_bucket, Key=grant["key"])["Body"].read() == content

@@ -15,7 +15,7 @@ from ...aws import cloudformation as cfn
 from ...aws.sam_runner import SamRunner
 from ...aws.session import BotoCoreError, ClientError, describe_error
 from ...render import cfn_yaml, naming
-from . import changesets, drift, findings, inventory, replacement
+from . import changesets, drift, findings, inventory, rename, replacement
 from .. import fingerprint, local, parameters, stacks, states
 from .findings import Finding
 from ..workspace import Workspace
@@ -158,16 +158,24 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
     live = cfn.list_exports(ws.region) if updates else {}
     exports = {name: e["Value"] for name, e in live.items()}
     resolved = report.resolved = {f.key: resolvers(ws, f, exports) for f in updates}
-    report.findings += export_contract(ws, updates, exports, resolved)
     storage = report.facts.get(naming.STORAGE)
+    renames = []
     if storage and storage.target and storage.state.action == states.UPDATE:
-        report.findings += findings.stateful_findings(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE])
+        renames = rename.recognise(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE])
+    report.findings += export_contract(ws, updates, exports, resolved, renames)
+    if storage and storage.target and storage.state.action == states.UPDATE:
+        report.findings = [f for f in report.findings if not rename.covered(f, renames)]
+        report.findings += rename.rename_findings(renames, ws.env, ws.local)
+        report.findings += findings.stateful_findings(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE],
+                                                      renamed={p.old for p in renames})
     if change_sets and updates:
         report.findings += inspect_updates(ws, report, updates, resolved, sam or SamRunner())
     return report
 
 
-def export_contract(ws: Workspace, updates: list[StackFacts], exports: dict[str, str], resolved: dict) -> list[Finding]:
+def export_contract(ws: Workspace, updates: list[StackFacts], exports: dict[str, str], resolved: dict,
+                    renames: list[rename.Pair] = ()) -> list[Finding]:
+    """renames: of the storage stack; an output referring to a renamed resource keeps its value."""
     importing_in_render: dict[str, set[str]] = {}
     for stack in ws.manifest["stacks"]:
         for export in stack["imports"]:
@@ -181,8 +189,10 @@ def export_contract(ws: Workspace, updates: list[StackFacts], exports: dict[str,
         removed = sorted(set(deployed) - new_exports)
         kept = {e: k for e, k in deployed.items() if e in new_exports}
         old, new = resolved[facts.key]
-        changed = findings.changed_exports(facts.deployed_template.get("Outputs") or {}, ws.template(facts.key).get("Outputs") or {},
-                                           kept, old, new)
+        rendered_outputs = ws.template(facts.key).get("Outputs") or {}
+        if facts.key == naming.STORAGE:
+            rendered_outputs = rename.as_deployed(rendered_outputs, list(renames))
+        changed = findings.changed_exports(facts.deployed_template.get("Outputs") or {}, rendered_outputs, kept, old, new)
         importers = {e: cfn.list_imports(ws.region_of(facts.key), e) for e in removed + changed}
         found += findings.export_findings(facts.key, removed, changed, importers, importing_in_render, keys_of,
                                           ws.env, ws.local, waiting_for_new)

@@ -13,6 +13,7 @@ Every finding blocks unless it is a note. Kinds, and the one override each has
   change-set       CloudFormation refused the change set
   unprotected      the storage stack lacks termination protection or its stack policy
   drift            a protection of storage (or, with check --drift, a resource) was changed outside CloudFormation
+  rename           a bucket, the table or the key is renamed (same resource, new logical id)
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ OVERRIDES = {
     "change-set": None,
     "unprotected": None,
     "drift": None,
+    "rename": None,
 }
 
 
@@ -169,14 +171,16 @@ def changed_exports(deployed_outputs: dict, rendered_outputs: dict, kept: dict[s
 
 # --- the stateful gate --------------------------------------------------------------------
 
-def stateful_findings(deployed: dict, rendered: dict, old: replacement.Resolver, new: replacement.Resolver) -> list[Finding]:
+def stateful_findings(deployed: dict, rendered: dict, old: replacement.Resolver, new: replacement.Resolver,
+                      renamed=frozenset()) -> list[Finding]:
     """Block a removal of a stateful resource, and any change that its type's schema
     says replaces it or may replace it; an unresolvable difference is unknown.
 
     `old` resolves the deployed template with the deployed parameter values, `new` the
     render with the values the change set sends: values are compared resolved, and a
     resource whose Condition turns false is removed (a condition that cannot be
-    evaluated is unknown)."""
+    evaluated is unknown). `renamed`: the logical ids gate/rename.py recognised
+    as renamed (it has its own finding for them)."""
     findings = []
     old_resources, new_resources = deployed.get("Resources") or {}, rendered.get("Resources") or {}
     for logical_id, resource in sorted(old_resources.items()):
@@ -184,6 +188,8 @@ def stateful_findings(deployed: dict, rendered: dict, old: replacement.Resolver,
         if kind not in stateful.STATEFUL_TYPES:
             continue
         subject = f"{kind} {logical_id}"
+        if logical_id in renamed:
+            continue
         try:
             if not replacement.exists(resource, old):
                 continue  # its condition is false as deployed: nothing of it exists

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import attributes
+
 SCHEMAS_FILE = Path(__file__).resolve().parent.parent / "data" / "resource-schemas.json"
 
 NONE, MAY, ALWAYS, UNKNOWN = "none", "conditional", "always", "unknown"
@@ -111,15 +113,11 @@ class Resolver:
     def get_att(self, logical_id: str, attribute: str) -> str:
         kind = self.types.get(logical_id)
         if logical_id in self.physical:
-            name = self.physical[logical_id]
-            partition, region, account = (self.variables.get(k, "") for k in ("AWS::Partition", "AWS::Region", "AWS::AccountId"))
-            partition = partition or "aws"
-            if kind == "AWS::S3::Bucket" and attribute == "Arn":
-                return f"arn:{partition}:s3:::{name}"
-            if kind == "AWS::KMS::Key" and attribute == "Arn" and region and account:  # its physical id is its key id
-                return f"arn:{partition}:kms:{region}:{account}:key/{name}"
-            if kind == "AWS::DynamoDB::Table" and attribute == "Arn" and region and account:
-                return f"arn:{partition}:dynamodb:{region}:{account}:table/{name}"
+            region, account = self.variables.get("AWS::Region", ""), self.variables.get("AWS::AccountId", "")
+            found = attributes.value(kind, self.physical[logical_id], attribute, region, account,
+                                     self.variables.get("AWS::Partition") or "aws")
+            if found is not None:  # the forms known offline (gate/attributes.py); None where region or account is unknown
+                return found
         raise Unresolved(f"GetAtt {logical_id}.{attribute}")
 
     def resolve(self, value, _seen: tuple[str, ...] = ()):

@@ -218,9 +218,11 @@ def run_adopt(ws: Workspace, log) -> AdoptResult:
     for item in orphans:
         shown = f"{item.physical_id} ({item.resource.name})" if item.resource.by_alias else item.physical_id
         log(f"  {item.resource.type:<22} {shown}  -> {item.resource.logical_id}")
-    # An import may change nothing else, tags included: the next apply adds them.
+    # An import may change nothing else, tags included: a stack that exists keeps its own
+    # (CloudFormation refuses an import that changes them); a new one gets them on the next apply.
+    tags = {t["Key"]: t["Value"] for t in (stack or {}).get("Tags", [])} if exists else None
     change_set = cfn.create_change_set(ws.region, name, "IMPORT", samconfig.capabilities(ws.stacks[naming.STORAGE]),
-                                       template_body=json.dumps(template), resources_to_import=to_import,
+                                       template_body=json.dumps(template), resources_to_import=to_import, tags=tags,
                                        parameters=import_parameters(template, deployed, wanted))
     with Executing(ws.region, change_set) as run:
         described = cfn.wait_change_set(ws.region, change_set)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from ..gate import attributes
+
 # ${Name} or ${Name.Attribute} in Fn::Sub (${!Literal} is CloudFormation's escape for a literal)
 SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 
@@ -18,19 +20,10 @@ def literal(resource_type: str, name: str, attribute: str | None, region: str, a
     """The physical value of Ref (attribute None) or GetAtt of a bucket or table, as AWS documents them."""
     if attribute is None:
         return name
-    if resource_type == "AWS::KMS::Key":  # name: its key id
-        values = {"Arn": f"arn:aws:kms:{region}:{account_id}:key/{name}", "KeyId": name}
-    elif resource_type == "AWS::S3::Bucket":
-        values = {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
-                  "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
-                  "DualStackDomainName": f"{name}.s3.dualstack.{region}.amazonaws.com"}
-    elif resource_type == "AWS::DynamoDB::Table":
-        values = {"Arn": f"arn:aws:dynamodb:{region}:{account_id}:table/{name}"}
-    else:
-        values = {}
-    if attribute not in values:
+    found = attributes.value(resource_type, name, attribute, region, account_id)
+    if found is None:
         raise Unmovable(f"GetAtt {attribute} of {resource_type} {name} has no literal form known before the move")
-    return values[attribute]
+    return found
 
 
 def rewrite(value, targets: dict[str, tuple[str, str]], region: str, account_id: str, keep_unknown: bool = False):

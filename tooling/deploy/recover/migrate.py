@@ -157,6 +157,19 @@ def _only_follows(rc: dict, ids: set[str]) -> bool:
         and str(d.get("CausingEntity", "")).split(".")[0] in ids for d in details)
 
 
+def _followers(raw_changes: list[dict], ids: set[str]) -> set[str]:
+    """The resources a change set only re-evaluates because of `ids`, directly or through
+    another resource it only re-evaluates (a bucket policy that refers to a bucket that
+    refers to the key whose policies change): none of their values changes."""
+    found: set[str] = set()
+    while True:
+        more = {rc.get("LogicalResourceId") for rc in ((c.get("ResourceChange") or {}) for c in raw_changes)
+                if rc.get("Action") == "Modify" and rc.get("LogicalResourceId") not in ids | found and _only_follows(rc, ids | found)}
+        if not more:
+            return found
+        found |= more
+
+
 def unexpected_changes(raw_changes: list[dict], step: str, ids: set[str]) -> list[str]:
     """What a migration change set must not do, read from CloudFormation's own words
     (Action, Scope, PolicyAction, Replacement):
@@ -166,10 +179,11 @@ def unexpected_changes(raw_changes: list[dict], step: str, ids: set[str]) -> lis
               deleted); nothing is added but the placeholder, nothing replaced"""
     problems = []
     verbs = {"Add": "adds", "Remove": "removes", "Modify": "modifies", "Import": "imports", "Dynamic": "re-evaluates"}
+    follows = _followers(raw_changes, ids)
     for change in raw_changes:
         rc = change.get("ResourceChange") or {}
         action, lid = rc.get("Action"), rc.get("LogicalResourceId", "?")
-        if action == "Modify" and lid not in ids and _only_follows(rc, ids):
+        if action == "Modify" and lid not in ids and lid in follows:
             continue  # re-evaluated because it refers to a changed one: its values stay what they are
         if step == "retain":
             scope = set(rc.get("Scope") or [])
