@@ -94,6 +94,20 @@ def test_the_inventory_finding_for_new_is_covered_by_the_rename():
     assert gate.covered(mine, pairs) and not gate.covered(other, pairs)
 
 
+def test_the_change_sets_removal_and_the_policy_read_back_are_covered_too():
+    pairs = gate.recognise(DEPLOYED, RENDERED, *resolvers())
+    removal = findings.Finding("stateful-change", naming.STORAGE, "AWS::S3::Bucket MediaBucket", "the change set removes it", "")
+    other = findings.Finding("stateful-change", naming.STORAGE, "AWS::S3::Bucket LogBucket", "the change set removes it", "")
+    assert gate.covered(removal, pairs) and not gate.covered(other, pairs)
+    differs = findings.Finding("unprotected", naming.STORAGE, STACK, gate.POLICY_DIFFERS, "")
+    render = render_policy()
+    before = json.loads(json.dumps(POLICY))  # the policy as deployed before the rename: it names MediaBucket
+    assert gate.policy_explained(before, render, pairs) and gate.policy_explained(gate.guard_policy(render, [("MediaBucket", "UploadsBucket")]), render, pairs)
+    assert gate.covered(differs, pairs, policy_explained=True) and not gate.covered(differs, pairs)
+    loosened = {"Statement": [POLICY["Statement"][0]]}  # a policy that protects nothing is no rename's doing
+    assert not gate.policy_explained(loosened, render, pairs) and not gate.policy_explained(None, render, pairs)
+
+
 def test_an_export_of_the_renamed_resource_keeps_its_value():
     old, new = resolvers()
     pairs = gate.recognise(DEPLOYED, RENDERED, old, new)

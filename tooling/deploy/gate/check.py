@@ -164,12 +164,14 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
         renames = rename.recognise(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE])
     report.findings += export_contract(ws, updates, exports, resolved, renames)
     if storage and storage.target and storage.state.action == states.UPDATE:
-        report.findings = [f for f in report.findings if not rename.covered(f, renames)]
         report.findings += rename.rename_findings(renames, ws.env, ws.local)
         report.findings += findings.stateful_findings(storage.deployed_template, ws.template(naming.STORAGE), *resolved[naming.STORAGE],
                                                       renamed={p.old for p in renames})
     if change_sets and updates:
         report.findings += inspect_updates(ws, report, updates, resolved, sam or SamRunner())
+    if renames:  # one finding per rename: what the others say of the same pair is dropped
+        explained = rename.policy_explained(cfn.stack_policy(ws.region, storage.name), ws.stack_policy(), renames)
+        report.findings = [f for f in report.findings if not rename.covered(f, renames, explained)]
     return report
 
 

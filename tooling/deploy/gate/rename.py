@@ -15,6 +15,7 @@ TableName). A KMS key has none: it is known by the alias of the same template th
 points at it (TargetKeyId: Ref <key>), as the inventory finds it."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -157,7 +158,8 @@ def rename_findings(pairs: list[Pair], env: str, local: bool) -> list[Finding]:
             found.append(Finding("rename", naming.STORAGE, subject,
                                  f"the new render renames {p.old} to {p.new} (same type, same physical resource {p.identity}): "
                                  f"deployed as it is, CloudFormation would delete {p.old} and create {p.new} under a name "
-                                 f"still taken; the rename moves it under its new logical id, data and settings kept",
+                                 f"still taken (and the deployed stack policy names {p.old}, the render's {p.new}); the rename "
+                                 f"moves it under its new logical id, data and settings kept, and sets the render's stack policy",
                                  fix))
         else:
             found.append(Finding("stateful-change", naming.STORAGE, subject,
@@ -168,15 +170,56 @@ def rename_findings(pairs: list[Pair], env: str, local: bool) -> list[Finding]:
     return found
 
 
-def covered(finding: Finding, pairs: list[Pair]) -> bool:
-    """The inventory's other-owner finding for a pair's NEW (its resource is owned by this
-    stack under OLD): the rename finding says it already."""
-    if finding.kind != "other-owner" or finding.stack != naming.STORAGE:
+POLICY_DIFFERS = "the stack policy differs from storage-stack-policy.json"
+
+
+def covered(finding: Finding, pairs: list[Pair], policy_explained: bool = False) -> bool:
+    """What a pair's own finding says already: the inventory's other-owner finding for NEW
+    (its resource is owned by this stack under OLD), the change set's removal of OLD, and,
+    when `policy_explained`, the read-back's "the stack policy differs" (it names OLD where
+    the render names NEW)."""
+    if finding.stack != naming.STORAGE:
         return False
+    if finding.kind == "unprotected":
+        return policy_explained and finding.detail == POLICY_DIFFERS
     for p in pairs:
-        if not p.physical_id:
-            continue
+        if finding.kind == "stateful-change" and finding.subject == f"{p.old_type} {p.old}":
+            return True
         subject = f"{p.new_type} {p.physical_id}"
-        if finding.subject == subject or finding.subject.startswith(subject + " ("):
+        if finding.kind == "other-owner" and p.physical_id and (finding.subject == subject or finding.subject.startswith(subject + " (")):
             return True
     return False
+
+
+def _statements_with(policy: dict, pairs: list[tuple[str, str]], how: str) -> dict:
+    result = json.loads(json.dumps(policy))
+    for statement in result.get("Statement", []):
+        resources = statement.get("Resource")
+        if resources is None:
+            continue
+        original = [resources] if isinstance(resources, str) else list(resources)
+        listed = list(original)
+        for old, new in pairs:
+            if f"LogicalResourceId/{new}" in listed:
+                if how == "swap":
+                    listed = [f"LogicalResourceId/{old}" if r == f"LogicalResourceId/{new}" else r for r in listed]
+                elif f"LogicalResourceId/{old}" not in listed:
+                    listed.append(f"LogicalResourceId/{old}")
+        if listed != original:
+            statement["Resource"] = listed
+    return result
+
+
+def guard_policy(policy: dict, pairs: list[tuple[str, str]]) -> dict:
+    """`policy` (the render's, which names NEW) with OLD protected wherever NEW is."""
+    return _statements_with(policy, pairs, "add")
+
+
+def policy_explained(deployed: dict | None, rendered: dict, pairs: list[Pair]) -> bool:
+    """The deployed stack policy differs from the render's only by the renames: it is the
+    render's with OLD in NEW's place (the policy before the rename), or with OLD beside NEW
+    (a rename under way)."""
+    if deployed is None:
+        return False
+    names = [(p.old, p.new) for p in pairs]
+    return deployed in (_statements_with(rendered, names, "swap"), guard_policy(rendered, names))

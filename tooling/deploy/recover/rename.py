@@ -94,15 +94,7 @@ def _id(logical_id: str) -> str:
     return f"LogicalResourceId/{logical_id}"
 
 
-def guard_policy(policy: dict, pairs: list[tuple[str, str]]) -> dict:
-    """`policy` (the render's, which names NEW) with OLD protected wherever NEW is."""
-    result = json.loads(json.dumps(policy))
-    for statement in result.get("Statement", []):
-        resources = _listed(statement.get("Resource"))
-        added = [_id(old) for old, new in pairs if _id(new) in resources and _id(old) not in resources]
-        if added:
-            statement["Resource"] = resources + added
-    return result
+guard_policy = renames.guard_policy  # the render's policy with OLD protected wherever NEW is (gate/rename.py)
 
 
 def denies(policy: dict, action: str, logical_id: str) -> bool:
