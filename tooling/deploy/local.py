@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+from urllib.parse import urlparse
 
 from ..aws import cloudformation as cfn
 from ..aws import standins
 from .workspace import Workspace
+
+
+def on_emulator(ws: Workspace) -> bool:
+    """Talking to the local AWS: --local, or an endpoint on this machine (the backend
+    pipeline's commands, run as its buildspec runs them against the emulator in the tests,
+    carry no --local). Only what the emulator demonstrably does not apply is excused by it."""
+    host = urlparse(os.environ.get("AWS_ENDPOINT_URL", "")).hostname or ""
+    return ws.local or host in ("127.0.0.1", "localhost", "::1")
 
 
 def unsupported_reason(text: str) -> str | None:

@@ -189,7 +189,7 @@ def read_back(ws: Workspace) -> ReadBack:
         if resolver is None:  # not in a state whose template is live (e.g. a create in progress)
             return result
         expected, result.unknown = expectations(template, resolver)
-        if ws.local:
+        if local.on_emulator(ws):
             skipped = sorted({f"{e.type} {e.path}" for e in expected if (e.type, e.path) in local.NOT_APPLIED_ON_CREATE})
             expected = [e for e in expected if (e.type, e.path) not in local.NOT_APPLIED_ON_CREATE]
             result.not_compared = skipped
