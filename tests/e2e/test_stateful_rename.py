@@ -64,10 +64,6 @@ def render(local_aws, tmp_path, renamed: bool, outputs: str = ""):
         assert old in text
         new = '("UploadsBucketName", "!Ref MediaBucket"), ("UploadsBucketArn", "!GetAtt MediaBucket.Arn"),'
         storage.write_text(text.replace(old, new if outputs == "renamed" else old + " " + new))
-        pipeline = templates / "stateless" / "backend-pipeline.yaml.j2"  # its role reads the buckets' protections
-        text = pipeline.read_text()
-        assert '{%- for bucket in ["Media", ' in text
-        pipeline.write_text(text.replace('{%- for bucket in ["Media", ', '{%- for bucket in ["Uploads", '))
         backend = templates / "stateless" / "backend.yaml.j2"  # the backend's render imports the new exports
         text = backend.read_text()
         assert "-MediaBucketArn" in text and "-MediaBucketName" in text
