@@ -21,7 +21,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,22 +72,8 @@ class Exception_:
 
 
 def load_exceptions(path: Path) -> list[Exception_]:
-    where = guard._shown(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{where}: missing") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{where}: malformed TOML: {exc}") from None
-    unknown = set(data) - {"exception"}
-    if unknown:
-        raise UserError(f"{where}: unknown top-level key {sorted(unknown)[0]!r} (entries are [[exception]] tables)")
     found = []
-    for index, entry in enumerate(data.get("exception", []), start=1):
-        name = f"{where}: exception {index}"
-        extra = set(entry) - {"rule", "resources", "actions", "when", "reason"}
-        if extra:
-            raise UserError(f"{name}: unknown key {sorted(extra)[0]!r} (rule, resources, actions, when, reason)")
+    for index, name, entry in guard.exception_entries(path, ("rule", "resources", "actions", "when", "reason")):
         rule, resources, actions = entry.get("rule"), entry.get("resources"), entry.get("actions", [])
         reason, when = entry.get("reason"), entry.get("when", {})
         if not isinstance(rule, str) or not _RULE_NAME.match(rule):

@@ -124,7 +124,9 @@ def rule_files(rules_dir: Path, types: set[str]) -> list[Path]:
 
 # ---- exceptions ----------------------------------------------------------------------------
 
-def load_exceptions(path: Path, known_controls: set[str]) -> list[Exception_]:
+def exception_entries(path: Path, keys: tuple[str, ...]):
+    """The [[exception]] tables of a reasoned exceptions file (this gate's and cfripper's):
+    (index, name for messages, entry), each holding only `keys`; one line of bad input otherwise."""
     where = _shown(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -135,12 +137,17 @@ def load_exceptions(path: Path, known_controls: set[str]) -> list[Exception_]:
     unknown = set(data) - {"exception"}
     if unknown:
         raise UserError(f"{where}: unknown top-level key {sorted(unknown)[0]!r} (entries are [[exception]] tables)")
-    found = []
     for index, entry in enumerate(data.get("exception", []), start=1):
         name = f"{where}: exception {index}"
-        extra = set(entry) - {"control", "resources", "when", "reason"}
+        extra = set(entry) - set(keys)
         if extra:
-            raise UserError(f"{name}: unknown key {sorted(extra)[0]!r} (control, resources, when, reason)")
+            raise UserError(f"{name}: unknown key {sorted(extra)[0]!r} ({', '.join(keys)})")
+        yield index, name, entry
+
+
+def load_exceptions(path: Path, known_controls: set[str]) -> list[Exception_]:
+    found = []
+    for index, name, entry in exception_entries(path, ("control", "resources", "when", "reason")):
         control, resources = entry.get("control"), entry.get("resources")
         reason, when = entry.get("reason"), entry.get("when", {})
         if control not in known_controls:

@@ -85,3 +85,24 @@ def delete_with_dependents(cfn, key: str) -> list[str]:
         if stacks[other]["name"] in live:
             delete_stack(cfn, stacks[other]["name"])
     return order
+
+
+# --- a scenario in an account of its own on the session's emulator (a 12-digit access key is the account)
+
+def account_env(local_aws, account: str) -> dict:
+    return {**local_aws, "AWS_ACCESS_KEY_ID": account}
+
+
+def account_client(local_aws, account: str, service: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=local_aws["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                        aws_access_key_id=account, aws_secret_access_key="test")
+
+
+def account_deploy(local_aws, account: str, *args: str, timeout: int = 900):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "deploy.py", *args], capture_output=True, text=True,
+                          env=account_env(local_aws, account), cwd=ROOT, timeout=timeout)

@@ -13,27 +13,25 @@ import shlex
 import subprocess
 import sys
 
-import boto3
 import pytest
 
 from conftest import ROOT, mark_stale
+from support import account_client, account_deploy, account_env
 
 ACCOUNT = "191919191919"
 OUT = ROOT / "build" / "local-dev"
 
 
 def environment(local_aws):
-    return {**local_aws, "AWS_ACCESS_KEY_ID": ACCOUNT}
+    return account_env(local_aws, ACCOUNT)
 
 
 def client(local_aws, service):
-    return boto3.client(service, endpoint_url=local_aws["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                        aws_access_key_id=ACCOUNT, aws_secret_access_key="test")
+    return account_client(local_aws, ACCOUNT, service)
 
 
 def deploy_py(local_aws, *args, timeout=900):
-    return subprocess.run([sys.executable, "deploy.py", *args], capture_output=True, text=True,
-                          env=environment(local_aws), cwd=ROOT, timeout=timeout)
+    return account_deploy(local_aws, ACCOUNT, *args, timeout=timeout)
 
 
 def deploy_json(local_aws, *args):
