@@ -7,13 +7,14 @@ in an account of its own, so every run starts from nothing):
   sequential  the same stacks, one `sam deploy --config-env KEY` after another in
               wave order, with sam's default event polling (5 s)
   sequential  the same, with the polling deploy.py uses (SAM_CLI_POLL_DELAY=1)
-  re-apply    `deploy.py apply --local` again, nothing changed
+  re-apply    `deploy.py apply --local` again, nothing changed (median of 3); it includes
+              the lock and `check`'s read-back of storage's protections
   reviewed    a change to three stacks (webhook, backend-pipeline, backend: three waves,
               two of them SAM stacks), deployed by `apply`, and the same kind of change by
               `plan --out` then `apply --plan` (two rounds each, the faster one counts)
 
 Targets: render < 0.3 s as a whole process; cold apply <= 0.4 x the sequential run
-at equal polling; a no-change re-apply < 2 s; `apply --plan` no slower than `apply`
+at equal polling; a no-change re-apply < 1 s; `apply --plan` no slower than `apply`
 for the same change."""
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ def main() -> int:
         summary = json.loads(subprocess.run([PY, "deploy.py", "status", "--env", "dev", "--local", "--json"], cwd=ROOT, env=env,
                                             capture_output=True, text=True, check=True).stdout)
         held = [s["key"] for s in summary["stacks"] if s["status"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")]
-        reapply_seconds = timed([PY, "deploy.py", "apply", "--env", "dev", "--local"], env)
+        reapply_seconds = statistics.median(timed([PY, "deploy.py", "apply", "--env", "dev", "--local"], env) for _ in range(3))
         review = reviewed(env)
         waves = json.loads((OUT / "manifest.json").read_text())["waves"]
         order = [key for wave in waves for key in wave if key in held]
@@ -178,7 +179,7 @@ def main() -> int:
     print(f"{'cold apply: deploy.py apply --local':<58} {apply_seconds:>8.1f} {emulator_cpu['apply']:>15.1f}")
     print(f"{'cold sequential sam deploy, sam default polling':<58} {sequential['sam default polling']:>8.1f} {emulator_cpu['sam default polling']:>15.1f}")
     print(f"{'cold sequential sam deploy, SAM_CLI_POLL_DELAY=1':<58} {equal:>8.1f} {emulator_cpu['SAM_CLI_POLL_DELAY=1']:>15.1f}")
-    print(f"{'no-change re-apply: deploy.py apply --local':<58} {reapply_seconds:>8.1f}")
+    print(f"{'no-change re-apply: deploy.py apply --local (median of 3)':<58} {reapply_seconds:>8.2f}")
     print(f"{'change to 3 stacks: deploy.py apply --local':<58} {review['apply']:>8.1f}")
     print(f"{'change to 3 stacks: deploy.py plan --local --out FILE':<58} {review['plan']:>8.1f}")
     print(f"{'change to 3 stacks: deploy.py apply --local --plan FILE':<58} {review['apply --plan']:>8.1f}")
@@ -186,7 +187,8 @@ def main() -> int:
     ratio = apply_seconds / equal
     print(f"render {render_seconds:.2f}s as a whole process (target < 0.3 s): {'met' if render_seconds < 0.3 else 'NOT met'}")
     print(f"cold apply / sequential at equal polling = {ratio:.2f} (target <= 0.40): {'met' if ratio <= 0.4 else 'NOT met'}")
-    print(f"no-change re-apply {reapply_seconds:.1f}s (target < 2 s): {'met' if reapply_seconds < 2 else 'NOT met'}")
+    print(f"no-change re-apply {reapply_seconds:.2f}s, lock and read-back included (target < 1 s): "
+          f"{'met' if reapply_seconds < 1 else 'NOT met'}")
     print(f"apply --plan {review['apply --plan']:.1f}s vs apply {review['apply']:.1f}s for the same change to 3 stacks "
           f"(target: not slower): {'met' if review['apply --plan'] <= review['apply'] else 'NOT met'}")
     return 0
