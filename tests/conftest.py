@@ -52,26 +52,39 @@ def cfn_lint_errors(paths, project_rules: bool = True) -> dict[str, list[dict]]:
     """cfn-lint's errors (level Error) per file, run as CI runs it (from the repository root,
     .cfnlintrc). The project's own rules (E9xxx) hold only the project's templates (those
     that declare Metadata.StackRole), and only with `project_rules`; otherwise a template is
-    held to AWS's rules, what CloudFormation itself would refuse."""
+    held to AWS's rules, what CloudFormation itself would refuse.
+
+    Files of equal content are linted once (the end-to-end runs send the same template many
+    times), and the files are shared between two cfn-lint processes (2 cores)."""
+    import hashlib
     import json as _json
 
     if not CFN_LINT.exists():
         pytest.fail(f"{CFN_LINT.relative_to(ROOT)} is missing: run ci/setup.sh")
     paths = [str(p) for p in paths]
-    ours = [p for p in paths if project_rules and "StackRole" in Path(p).read_text(encoding="utf-8", errors="replace")]
-    theirs = [p for p in paths if p not in ours]
-    errors: dict[str, list[dict]] = {p: [] for p in paths}
+    first_of: dict[bytes, str] = {}  # content digest -> the file linted for it
+    linted_for: dict[str, str] = {}  # every file -> the file linted for its content
+    for path in paths:
+        digest = hashlib.sha256(Path(path).read_bytes()).digest()
+        linted_for[path] = first_of.setdefault(digest, path)
+    unique = list(first_of.values())
+    ours = [p for p in unique if project_rules and "StackRole" in Path(p).read_text(encoding="utf-8", errors="replace")]
+    theirs = [p for p in unique if p not in ours]
+    found: dict[str, list[dict]] = {p: [] for p in unique}
+    runs = []
     for group, extra in ((ours, []), (theirs, ["--ignore-checks", "E9"])):
-        if not group:
-            continue
-        result = subprocess.run([str(CFN_LINT), "--format", "json", *extra, "--", *group], cwd=ROOT,
-                                capture_output=True, text=True, timeout=600)
-        assert "Traceback" not in result.stderr, result.stderr[-3000:]
-        for match in _json.loads(result.stdout or "[]"):
+        for share in (group[0::2], group[1::2]):
+            if share:
+                runs.append(subprocess.Popen([str(CFN_LINT), "--format", "json", *extra, "--", *share], cwd=ROOT,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for run in runs:
+        stdout, stderr = run.communicate(timeout=600)
+        assert "Traceback" not in stderr, stderr[-3000:]
+        for match in _json.loads(stdout or "[]"):
             if match["Level"] == "Error":
-                errors[match["Filename"]].append({"rule": match["Rule"]["Id"], "message": match["Message"],
-                                                  "path": match["Location"]["Path"]})
-    return errors
+                found[match["Filename"]].append({"rule": match["Rule"]["Id"], "message": match["Message"],
+                                                 "path": match["Location"]["Path"]})
+    return {path: found[linted_for[path]] for path in paths}
 
 
 # --- end-to-end: one embedded local AWS (ministack) for the test session, bound to
