@@ -77,13 +77,19 @@ def cfn_lint_errors(paths, project_rules: bool = True) -> dict[str, list[dict]]:
             if share:
                 runs.append(subprocess.Popen([str(CFN_LINT), "--format", "json", *extra, "--", *share], cwd=ROOT,
                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    for run in runs:
-        stdout, stderr = run.communicate(timeout=600)
-        assert "Traceback" not in stderr, stderr[-3000:]
-        for match in _json.loads(stdout or "[]"):
-            if match["Level"] == "Error":
-                found[match["Filename"]].append({"rule": match["Rule"]["Id"], "message": match["Message"],
-                                                 "path": match["Location"]["Path"]})
+    try:
+        for run in runs:
+            stdout, stderr = run.communicate(timeout=600)
+            assert "Traceback" not in stderr, stderr[-3000:]
+            for match in _json.loads(stdout or "[]"):
+                if match["Level"] == "Error":
+                    found[match["Filename"]].append({"rule": match["Rule"]["Id"], "message": match["Message"],
+                                                     "path": match["Location"]["Path"]})
+    finally:  # a timeout or a failed assertion leaves no cfn-lint behind
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
     return {path: found[linted_for[path]] for path in paths}
 
 
