@@ -13,11 +13,10 @@ the page did what was expected."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
+from headless import check, screenshot
+
 PHOTO = bytes.fromhex("ffd8ffe000104a46494600010100000100010000") + b"browser upload " * 64 + bytes.fromhex("ffd9")
 
 
@@ -28,50 +27,38 @@ def main(argv=None) -> int:
     parser.add_argument("--expect-refused", action="store_true", help="the page's origin is not allowed: starting must fail")
     parser.add_argument("--timeout", type=float, default=30, help="seconds for each step")
     args = parser.parse_args(argv)
-    from playwright.sync_api import Error, sync_playwright
 
     result = {"url": args.url}
-    with sync_playwright() as playwright:
-        # localhost is resolved to 127.0.0.1, where the server listens (not ::1).
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--host-resolver-rules=MAP localhost 127.0.0.1"])
-        try:
-            page = browser.new_page(viewport={"width": 900, "height": 800})
-            page.set_default_timeout(args.timeout * 1000)
-            console = []
-            page.on("console", lambda message: console.append(message.text))
-            page.goto(args.url)
-            result["version"] = page.inner_text("#version")
-            page.click("#start")
-            if args.expect_refused:
-                page.wait_for_selector("#error:not([hidden])")
-                result.update(error=page.inner_text("#error"), console=console[-3:])
-                ok = "Could not start a session" in result["error"]
-            else:
-                page.wait_for_function("document.getElementById('session').textContent.startsWith('Session ')")
-                result["session"] = page.inner_text("#session").removeprefix("Session ")
-                page.set_input_files("#file", files=[{"name": "browser-photo.jpg", "mimeType": "image/jpeg", "buffer": PHOTO}])
-                page.click("#upload")
-                page.wait_for_selector("#uploads li[data-key$='/browser-photo.jpg'], #error:not([hidden])")
-                result.update(progress=page.eval_on_selector("#progress", "p => p.value"),
-                              status=page.inner_text("#upload-status"),
-                              uploads=page.eval_on_selector_all("#uploads li[data-key]", "items => items.map(i => i.dataset.key)"),
-                              error=page.inner_text("#error") if page.is_visible("#error") else "", size=len(PHOTO))
-                if args.screenshot:
-                    Path(args.screenshot).parent.mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=args.screenshot, full_page=True)
-                    result["screenshot"] = args.screenshot
-                ok = (not result["error"] and result["progress"] == 100
-                      and result["uploads"] == [f"sessions/{result['session']}/browser-photo.jpg"])
-                if not ok:
-                    result["console"] = console[-5:]
-        except Error as exc:
-            result["failure"] = str(exc).splitlines()[0]
-            ok = False
-        finally:
-            browser.close()
-    print(json.dumps(result))
-    return 0 if ok else 1
+
+    def steps(page) -> bool:
+        console = []
+        page.on("console", lambda message: console.append(message.text))
+        page.goto(args.url)
+        result["version"] = page.inner_text("#version")
+        page.click("#start")
+        if args.expect_refused:
+            page.wait_for_selector("#error:not([hidden])")
+            result.update(error=page.inner_text("#error"), console=console[-3:])
+            return "Could not start a session" in result["error"]
+        page.wait_for_function("document.getElementById('session').textContent.startsWith('Session ')")
+        result["session"] = page.inner_text("#session").removeprefix("Session ")
+        page.set_input_files("#file", files=[{"name": "browser-photo.jpg", "mimeType": "image/jpeg", "buffer": PHOTO}])
+        page.click("#upload")
+        page.wait_for_selector("#uploads li[data-key$='/browser-photo.jpg'], #error:not([hidden])")
+        result.update(progress=page.eval_on_selector("#progress", "p => p.value"),
+                      status=page.inner_text("#upload-status"),
+                      uploads=page.eval_on_selector_all("#uploads li[data-key]", "items => items.map(i => i.dataset.key)"),
+                      error=page.inner_text("#error") if page.is_visible("#error") else "", size=len(PHOTO))
+        screenshot(page, args.screenshot, result)
+        ok = (not result["error"] and result["progress"] == 100
+              and result["uploads"] == [f"sessions/{result['session']}/browser-photo.jpg"])
+        if not ok:
+            result["console"] = console[-5:]
+        return ok
+
+    # localhost is resolved to 127.0.0.1, where the server listens (not ::1).
+    return check(result, steps, viewport={"width": 900, "height": 800}, timeout=args.timeout,
+                 launch_args=["--host-resolver-rules=MAP localhost 127.0.0.1"])
 
 
 if __name__ == "__main__":

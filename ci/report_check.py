@@ -11,11 +11,10 @@ Exit 0 when the page rendered (its graph and timeline are there) and made no req
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
+from headless import check, screenshot
 
 
 def main(argv=None) -> int:
@@ -24,42 +23,30 @@ def main(argv=None) -> int:
     parser.add_argument("--screenshot", help="where to save a PNG of the whole page")
     parser.add_argument("--timeout", type=float, default=30, help="seconds for each step")
     args = parser.parse_args(argv)
-    from playwright.sync_api import Error, sync_playwright
 
     url = Path(args.page).resolve().as_uri()
     result = {"url": url, "requests": [], "console_errors": []}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(args.timeout * 1000)
-            page.on("request", lambda request: request.url != url and result["requests"].append(request.url))
-            page.on("console", lambda message: message.type == "error" and result["console_errors"].append(message.text))
-            page.goto(url, wait_until="load")
-            page.wait_for_selector("#graph g.stack")
-            result["title"] = page.title()
-            result["graph"] = page.eval_on_selector_all(
-                "#graph g.stack", "gs => gs.map(g => ({stack: g.dataset.stack, wave: +g.dataset.wave, "
-                "visible: g.getBoundingClientRect().width > 0}))")
-            result["edges"] = page.eval_on_selector_all("#graph path.edge", "ps => ps.map(p => [p.dataset.from, p.dataset.to])")
-            result["timeline"] = page.evaluate(
-                "() => Object.fromEntries([...document.querySelectorAll('[data-timeline-stack]')].map(s => "
-                "[s.dataset.timelineStack, [...s.querySelectorAll('[data-timeline-resource]')].map(r => r.dataset.timelineResource)]))")
-            result["bars_drawn"] = page.eval_on_selector_all(
-                "[data-timeline-resource] .bar", "bs => bs.filter(b => b.getBoundingClientRect().width > 0).length")
-            result["findings"] = page.eval_on_selector_all("li.finding", "ls => ls.map(l => l.dataset.kind)")
-            if args.screenshot:
-                Path(args.screenshot).parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=args.screenshot, full_page=True)
-                result["screenshot"] = args.screenshot
-            ok = bool(result["graph"]) and all(g["visible"] for g in result["graph"]) and not result["requests"]
-        except Error as exc:
-            result["failure"] = str(exc).splitlines()[0]
-            ok = False
-        finally:
-            browser.close()
-    print(json.dumps(result))
-    return 0 if ok else 1
+
+    def steps(page) -> bool:
+        page.on("request", lambda request: request.url != url and result["requests"].append(request.url))
+        page.on("console", lambda message: message.type == "error" and result["console_errors"].append(message.text))
+        page.goto(url, wait_until="load")
+        page.wait_for_selector("#graph g.stack")
+        result["title"] = page.title()
+        result["graph"] = page.eval_on_selector_all(
+            "#graph g.stack", "gs => gs.map(g => ({stack: g.dataset.stack, wave: +g.dataset.wave, "
+            "visible: g.getBoundingClientRect().width > 0}))")
+        result["edges"] = page.eval_on_selector_all("#graph path.edge", "ps => ps.map(p => [p.dataset.from, p.dataset.to])")
+        result["timeline"] = page.evaluate(
+            "() => Object.fromEntries([...document.querySelectorAll('[data-timeline-stack]')].map(s => "
+            "[s.dataset.timelineStack, [...s.querySelectorAll('[data-timeline-resource]')].map(r => r.dataset.timelineResource)]))")
+        result["bars_drawn"] = page.eval_on_selector_all(
+            "[data-timeline-resource] .bar", "bs => bs.filter(b => b.getBoundingClientRect().width > 0).length")
+        result["findings"] = page.eval_on_selector_all("li.finding", "ls => ls.map(l => l.dataset.kind)")
+        screenshot(page, args.screenshot, result)
+        return bool(result["graph"]) and all(g["visible"] for g in result["graph"]) and not result["requests"]
+
+    return check(result, steps, viewport={"width": 1400, "height": 900}, timeout=args.timeout)
 
 
 if __name__ == "__main__":

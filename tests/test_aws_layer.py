@@ -311,6 +311,27 @@ def test_stack_events_of_a_missing_stack_are_none(stub):
     cf.assert_no_pending_responses()
 
 
+def change_set_summary(name: str) -> dict:
+    return {"StackName": "app", "ChangeSetName": name, "ChangeSetId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/{name}/1",
+            "ExecutionStatus": "AVAILABLE", "Status": "CREATE_COMPLETE"}
+
+
+def test_list_change_sets_reads_every_page(stub):
+    cf = stub("cloudformation")
+    cf.add_response("list_change_sets", {"Summaries": [change_set_summary("a")], "NextToken": "n2"}, {"StackName": "app"})
+    cf.add_response("list_change_sets", {"Summaries": [change_set_summary("b")]}, {"StackName": "app", "NextToken": "n2"})
+    assert [c["ChangeSetName"] for c in cfn.list_change_sets(REGION, "app")] == ["a", "b"]
+    cf.assert_no_pending_responses()
+
+
+def test_list_change_sets_of_a_missing_stack_is_empty(stub):
+    cf = stub("cloudformation")
+    cf.add_client_error("list_change_sets", service_error_code="ValidationError",
+                        service_message="Stack [app] does not exist", http_status_code=400)
+    assert cfn.list_change_sets(REGION, "app") == []
+    cf.assert_no_pending_responses()
+
+
 # --- resources_by_physical_id --------------------------------------------------------------
 
 def test_resources_by_physical_id_unowned_on_aws_is_empty(stub):

@@ -14,16 +14,11 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import urllib.error
-import urllib.parse
-import urllib.request
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
 
 from conftest import ROOT, mark_stale
+from recorder import Recorder
 from support import ensure_applied, names, stack_state
 from tooling.render import cfn_yaml
 
@@ -40,47 +35,6 @@ def build_stage_render(local_aws, tmp_path, edit=None):
                            "--out", str(BUILD), "--templates-dir", str(templates), "-q"],
                           capture_output=True, text=True, env=local_aws, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
-
-
-@contextmanager
-def recording(endpoint: str):
-    """A loopback proxy in front of the emulator that keeps the parameters of every
-    CloudFormation CreateChangeSet it forwards (the emulator itself ignores RoleARN)."""
-    created = []
-
-    class Forward(BaseHTTPRequestHandler):
-        def _any(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if b"Action=CreateChangeSet" in body:
-                created.append(dict(urllib.parse.parse_qsl(body.decode())))
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-            request = urllib.request.Request(endpoint.rstrip("/") + self.path, data=body if body else None,
-                                             method=self.command, headers=headers)
-            try:
-                with urllib.request.urlopen(request, timeout=300) as answer:
-                    status, answer_headers, data = answer.status, answer.headers, answer.read()
-            except urllib.error.HTTPError as exc:
-                status, answer_headers, data = exc.code, exc.headers, exc.read()
-            self.send_response(status)
-            for key, value in answer_headers.items():
-                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _any
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", created
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def deploy_stage(local_aws, boto) -> subprocess.CompletedProcess:
@@ -105,8 +59,10 @@ def test_the_deploy_stage_deploys_through_deploy_py_with_the_execution_role(loca
     try:
         build_stage_render(local_aws, tmp_path, lambda t: _edit(t / "stateless" / "backend.yaml.j2", "sessions and uploads API\n",
                                                                  "sessions and uploads API (deployed by its pipeline)\n"))
-        with recording(local_aws["AWS_ENDPOINT_URL"]) as (proxy, created):
-            done, role_arn = deploy_stage({**local_aws, "AWS_ENDPOINT_URL": proxy}, boto)
+        # A recording proxy keeps the parameters of every CreateChangeSet (the emulator itself ignores RoleARN).
+        with Recorder(local_aws["AWS_ENDPOINT_URL"]) as proxy:
+            done, role_arn = deploy_stage({**local_aws, "AWS_ENDPOINT_URL": proxy.endpoint}, boto)
+        created = [call["params"] for call in proxy.actions("CreateChangeSet")]
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
         assert "apply: done" in done.stdout
         assert role_arn.startswith("arn:aws:iam::000000000000:role/ai-social-media-dev/cloudformation/")

@@ -313,14 +313,9 @@ def execute_change_set(region: str, change_set_id: str) -> None:
 def list_change_sets(region: str, stack_name: str) -> list[dict]:
     """The stack's change sets (summaries); [] when the stack does not exist."""
     cfn = client("cloudformation", region)
-    found, kwargs = [], {"StackName": stack_name}
     try:
-        while True:
-            page = cfn.list_change_sets(**kwargs)
-            found.extend(page.get("Summaries", []))
-            if not page.get("NextToken"):
-                return found
-            kwargs["NextToken"] = page["NextToken"]
+        return [c for page in cfn.get_paginator("list_change_sets").paginate(StackName=stack_name)
+                for c in page.get("Summaries", [])]
     except ClientError as exc:
         if _missing(exc):
             return []
