@@ -2,7 +2,8 @@
 # Installs every environment this repository uses, each isolated and pinned:
 #   .venv                  the project's own code (render.py, deploy.py, tests)
 #   .tools/<tool>          one per tool whose pins conflict with the others:
-#                          sam, checkov, cfripper, taskcat, cfn-lint, ministack, microburst, playwright
+#                          sam, checkov, cfripper, taskcat, cfn-lint, ministack, microburst, playwright,
+#                          awscli (the tests run the AWS CLI commands deploy.py prints, as printed)
 #   /usr/bin/chromium      Debian's chromium, driven by Playwright in the browser test
 #                          (apt-get, only when it is missing; no browser is downloaded)
 # Lock files live in ci/requirements/<env>.txt (compiled from <env>.in with uv).
@@ -53,7 +54,7 @@ if [ "$only" = all ] || [ "$only" = project ]; then
   "$ROOT/.venv/bin/python" -m compileall -q -j 0 "$ROOT/tooling" >/dev/null 2>&1 ||
     echo "setup: could not compile tooling/ to bytecode; it runs, only slower to start" >&2
 fi
-for tool in cfn-lint checkov cfripper taskcat sam ministack microburst playwright; do
+for tool in cfn-lint checkov cfripper taskcat sam ministack microburst playwright awscli; do
   if [ "$only" = all ] || [ "$only" = "$tool" ]; then
     sync_env "$TOOLS/$tool" "$REQ/$tool.txt"
   fi

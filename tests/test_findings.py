@@ -6,6 +6,8 @@ deploys it prints), the stateful gate, change set outcomes, change set vs schema
 disagreements, and by_kind's split into blocking, overridden and notes."""
 from __future__ import annotations
 
+import re
+
 import shlex
 
 import pytest
@@ -541,14 +543,36 @@ def test_the_change_set_rule_leaves_stateless_types_and_in_place_changes_alone()
     assert found == []
 
 
+def numbered_steps(fix: str) -> list[str]:
+    """A fix's numbered steps, in the order they are printed ("1) ...; 2) ...")."""
+    return [step.rstrip("; ") for step in re.split(r"(?:^|; )\d\) ", fix) if step]
+
+
 @pytest.mark.parametrize("status", ["DELETE_FAILED", "IMPORT_ROLLBACK_FAILED", "ROLLBACK_FAILED"])
 def test_storage_that_can_only_be_deleted_is_deleted_then_adopted_then_applied(status):
     state = states.TABLE[status]
     finding = findings.state_finding("storage", "app-dev-storage", state, ["MediaBucketPolicy"], "dev", True)
-    steps = finding.fix.split("; 2) ")
-    assert "delete-stack --stack-name app-dev-storage" in steps[0] and "--no-enable-termination-protection" in steps[0]
+    steps = numbered_steps(finding.fix)
+    assert len(steps) == 4, steps
+    # in the order they run: CloudFormation deletes no stack with termination protection on
+    assert steps[0].endswith("aws cloudformation update-termination-protection --no-enable-termination-protection "
+                             "--stack-name app-dev-storage")
+    assert "delete-stack --stack-name app-dev-storage" in steps[1]
+    # DeleteStack returns before the delete ends: adopt must not start while it is in progress
+    assert steps[1].endswith("aws cloudformation wait stack-delete-complete --stack-name app-dev-storage")
     assert "continue-update-rollback" not in finding.fix
-    assert steps[1].startswith("python deploy.py adopt --env dev --local")
-    assert finding.fix.endswith("3) python deploy.py apply --env dev --local")
+    assert steps[2:] == ["python deploy.py adopt --env dev --local", "python deploy.py apply --env dev --local"]
     other = findings.state_finding("backend", "app-dev-backend", state, [], "dev", True)
     assert "deploy.py adopt" not in other.fix  # only storage holds what adopt takes back
+
+
+@pytest.mark.parametrize("status", ["DELETE_FAILED", "IMPORT_ROLLBACK_FAILED", "ROLLBACK_FAILED"])
+def test_storage_whose_exports_are_imported_has_its_importers_deleted_before_it(status):
+    finding = findings.state_finding("storage", "app-dev-storage", states.TABLE[status], [], "dev", False,
+                                     importers=["app-dev-webhook", "app-dev-backend"])
+    steps = numbered_steps(finding.fix)
+    assert len(steps) == 5, steps
+    # CloudFormation deletes no stack whose exports another stack imports
+    assert "app-dev-backend, app-dev-webhook" in steps[1] and steps[1].endswith("python deploy.py destroy --env dev")
+    assert "delete-stack --stack-name app-dev-storage" in steps[2]
+    assert steps[3:] == ["python deploy.py adopt --env dev", "python deploy.py apply --env dev"]

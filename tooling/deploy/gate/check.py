@@ -84,6 +84,18 @@ def resolvers(ws: Workspace, facts: StackFacts, exports: dict[str, str]) -> tupl
     return old, new
 
 
+def stack_state_finding(ws: Workspace, key: str, name: str, stack: dict | None, state: states.State,
+                        failed_resources=()) -> Finding | None:
+    """findings.state_finding, with what only AWS can tell: for storage in a state that only a
+    delete ends, the stacks importing its exports (CloudFormation will not delete it while
+    any do, so its fix deletes them first)."""
+    importers = []
+    if key == naming.STORAGE and stack and state.status in findings.STORAGE_GONE_BY_DELETE:
+        exports = [o["ExportName"] for o in stack.get("Outputs", []) if o.get("ExportName")]
+        importers = sorted({s for export in exports for s in cfn.list_imports(ws.region_of(key), export)})
+    return findings.state_finding(key, name, state, list(failed_resources), ws.env, ws.local, importers)
+
+
 @dataclass
 class Report:
     facts: dict[str, StackFacts]
@@ -132,7 +144,7 @@ def run_check(ws: Workspace, keys, log=lambda _: None, change_sets: bool = False
         report.drift = drift.detect_all(ws, ws.stacks)
         report.findings += drift.detection_findings(ws, report.drift)
     for facts in report.facts.values():
-        finding = findings.state_finding(facts.key, facts.name, facts.state, facts.failed_resources, ws.env, ws.local)
+        finding = stack_state_finding(ws, facts.key, facts.name, facts.stack, facts.state, facts.failed_resources)
         if finding:
             report.findings.append(finding)
         for parameter in facts.filled.pending:

@@ -69,14 +69,14 @@ STORAGE_GONE_BY_DELETE = ("DELETE_FAILED", "ROLLBACK_FAILED", "IMPORT_ROLLBACK_F
 
 
 def state_finding(key: str, stack_name: str, state: states.State, failed_resources: list[str],
-                  env: str = "", local: bool = False) -> Finding | None:
+                  env: str = "", local: bool = False, importers: list[str] = ()) -> Finding | None:
+    """importers: the stacks that import the stack's exports (read only for storage in a
+    state it leaves by being deleted)."""
     if state.action == states.RECOVER:
         named = f" (stuck on: {', '.join(failed_resources)})" if failed_resources else ""
         fix = states.recovery(stack_name, state.status, failed_resources)
         if key == naming.STORAGE and state.status in STORAGE_GONE_BY_DELETE and env:
-            fix = (f"1) {fix} (termination protection must be off first: aws cloudformation update-termination-protection "
-                   f"--no-enable-termination-protection --stack-name {stack_name}); every bucket, the table and the key are "
-                   f"retained on delete; 2) {command(env, local, 'adopt')}; 3) {command(env, local, 'apply')}")
+            fix = storage_rebuild(stack_name, fix, env, local, importers)
         return Finding("stack-state", key, stack_name,
                        f"is {state.status}{named}: CloudFormation accepts no update until it is recovered; nothing is sent to it", fix)
     if state.action == states.BUSY:
@@ -87,6 +87,22 @@ def state_finding(key: str, stack_name: str, state: states.State, failed_resourc
                        f"is {state.status}, a state this tool does not know (or REVIEW_IN_PROGRESS holding resources): it will not guess",
                        f"inspect it: aws cloudformation describe-stack-events --stack-name {stack_name}")
     return None
+
+
+def storage_rebuild(stack_name: str, delete: str, env: str, local: bool, importers) -> str:
+    """The fix of a storage stack that only a delete brings out of its state: its steps in the
+    order they run, each command as one types it. CloudFormation deletes no stack with
+    termination protection on, nor one whose exports another stack imports; DeleteStack
+    returns before the delete ends. Every bucket, the table and the key are retained on delete."""
+    steps = [f"turn termination protection off: aws cloudformation update-termination-protection "
+             f"--no-enable-termination-protection --stack-name {stack_name}"]
+    if importers:
+        steps.append(f"delete the stacks that import its exports first ({', '.join(sorted(importers))}; they hold no data): "
+                     f"{command(env, local, 'destroy')}")
+    steps += [f"delete it, every bucket, the table and the key retained: {delete}; "
+              f"aws cloudformation wait stack-delete-complete --stack-name {stack_name}",
+              command(env, local, "adopt"), command(env, local, "apply")]
+    return "; ".join(f"{number}) {step}" for number, step in enumerate(steps, 1))
 
 
 # --- named resources --------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ...aws import cloudformation as cfn
 from ...render import cfn_yaml, naming, samconfig
-from ..gate import findings, inventory
+from ..gate import check, findings, inventory
 from ..gate.changesets import Executing
 from . import literals
 from ..execute import revert
@@ -201,7 +201,7 @@ def run_adopt(ws: Workspace, log) -> AdoptResult:
             return AdoptResult("failed", [], left_alone, f"{name}: the empty stack could not be deleted")
         stack, state = None, states.NO_STACK
     if state.action not in (states.ABSENT, states.UPDATE):
-        finding = findings.state_finding(naming.STORAGE, name, state, [], ws.env, ws.local)
+        finding = check.stack_state_finding(ws, naming.STORAGE, name, stack, state)
         return AdoptResult("refused", [], left_alone, f"{name} {finding.detail if finding else state.status}; fix: {finding.fix if finding else ''}")
     exists = state.action == states.UPDATE
     base = cfn_yaml.load(cfn.get_template_body(ws.region, name)) if exists else {}

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from ...aws import cloudformation as cfn
 from ...errors import UserError
 from ...render import cfn_yaml, naming, stateful
-from ..gate import findings, inventory, replacement
+from ..gate import check, inventory, replacement
 from ..gate import rename as renames
 from .. import parameters, stacks, states
 from ..gate.findings import command
@@ -292,7 +292,7 @@ def survey(ws: Workspace, requested: list[tuple[str, str]]) -> Facts:
     name = ws.stacks[naming.STORAGE]["name"]
     stack, state = stacks.current(ws.region, name)
     if state.action != states.UPDATE:
-        finding = findings.state_finding(naming.STORAGE, name, state, [], ws.env, ws.local)
+        finding = check.stack_state_finding(ws, naming.STORAGE, name, stack, state)
         detail = f"{name} {finding.detail}; fix: {finding.fix}" if finding else f"{name} is {state.status}: there is nothing deployed to rename"
         raise Refused(detail)
     deployed = cfn_yaml.load(cfn.get_template_body(ws.region, name))
@@ -347,7 +347,7 @@ def run_step(ws: Workspace, step: Step, targets: list[Target], log) -> None:
         return
     stack, state = stacks.current(ws.region, name)
     if state.action != states.UPDATE:
-        finding = findings.state_finding(naming.STORAGE, name, state, [], ws.env, ws.local)
+        finding = check.stack_state_finding(ws, naming.STORAGE, name, stack, state)
         raise Refused(f"{name}: {finding.detail if finding else state.status}; fix: {finding.fix if finding else ''}")
     deployed = cfn_yaml.load(cfn.get_template_body(ws.region, name))
     if step.kind == "retain":  # what else the change set shows may only follow from these (migrate's rule)
