@@ -3,6 +3,10 @@ as a user runs it, and the data every scenario seeds and then proves intact."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import subprocess
+import sys
 import time
 
 from conftest import ROOT, run_deploy
@@ -106,3 +110,29 @@ def account_deploy(local_aws, account: str, *args: str, timeout: int = 900):
 
     return subprocess.run([sys.executable, "deploy.py", *args], capture_output=True, text=True,
                           env=account_env(local_aws, account), cwd=ROOT, timeout=timeout)
+
+
+# --- the fixes deploy.py prints, run exactly as printed ------------------------------------
+
+AWS_CLI = ROOT / ".tools" / "awscli" / "bin" / "aws"
+PRINTED = re.compile(r"(?:aws cloudformation|python deploy\.py) [^;()\n]+")
+
+
+def printed_commands(text: str, containing: str = "") -> list[str]:
+    """Every command a fix (or an output) prints, in the order printed, exactly as printed;
+    only those containing `containing`, if given."""
+    return [c for c in (m.group(0).strip() for m in PRINTED.finditer(text)) if containing in c]
+
+
+def run_printed(env: dict, command: str, *extra: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """One printed command as the user types it, from the repository root: `python` is this
+    project's interpreter, `aws` the AWS CLI (.tools/awscli). `extra`: arguments a test adds."""
+    words = shlex.split(command)
+    if words[:2] == ["python", "deploy.py"]:
+        argv = [sys.executable, *words[1:]]
+    elif words[:1] == ["aws"]:
+        assert AWS_CLI.exists(), "the AWS CLI environment is missing: run ./ci/setup.sh"
+        argv, env = [str(AWS_CLI), *words[1:]], {**env, "AWS_DEFAULT_REGION": env.get("AWS_REGION", "us-east-1")}
+    else:
+        raise AssertionError(f"not a command deploy.py prints: {command}")
+    return subprocess.run([*argv, *extra], capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)

@@ -10,28 +10,19 @@
 Each test starts from a full apply and leaves one behind."""
 from __future__ import annotations
 
-import re
 import shlex
 import subprocess
 import sys
 
 from conftest import ROOT, mark_stale, run_deploy
-from support import ENV, delete_with_dependents, deploy_json, edit_file, ensure_applied, names, seed_data, stack_state
+from support import (ENV, delete_with_dependents, deploy_json, edit_file, ensure_applied, names, printed_commands, run_printed,
+                     seed_data, stack_state)
 
 KEY_CHANGE = ("AttributeName: sessionId", "AttributeName: mediaSessionId")
 FAIL_STORAGE_UPDATE = ("\nResources:\n", "\nResources:\n"
                        "  InjectedFailureHandle:\n    Type: AWS::CloudFormation::WaitConditionHandle\n"
                        "  InjectedFailure:\n    Type: AWS::CloudFormation::WaitCondition\n"
                        "    Properties:\n      Handle: !Ref InjectedFailureHandle\n      Timeout: \"1\"\n      Count: 1\n")
-
-
-def run_printed(local_aws, fix: str) -> subprocess.CompletedProcess:
-    """Run the first deploy.py command a fix prints, exactly as printed."""
-    match = re.search(r"python deploy\.py [^;]+?(?=;|$)", fix)
-    assert match, f"no deploy.py command in: {fix}"
-    words = shlex.split(match.group(0))
-    assert words[:2] == ["python", "deploy.py"]
-    return subprocess.run([sys.executable, *words[1:]], capture_output=True, text=True, env=local_aws, cwd=ROOT, timeout=600)
 
 
 # --- 6. the gate after a failed storage update --------------------------------------------
@@ -106,7 +97,7 @@ def test_8a_the_export_fix_runs_as_printed(local_aws, boto, variant):
     [finding] = [f for f in report["findings"] if f["kind"] == "export-in-use"]
     assert finding["subject"].endswith("-FrontendBucketRegionalDomainName")
     assert "python deploy.py apply --only frontend --env dev --local" in finding["fix"]
-    first = run_printed(local_aws, finding["fix"])
+    first = run_printed(local_aws, printed_commands(finding["fix"], "python deploy.py")[0])
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
     then = run_deploy(local_aws, "apply", "--env", ENV, "--local")  # "then deploy storage": the whole render
     assert then.returncode == 0, then.stdout[-3000:]
@@ -127,7 +118,7 @@ def test_8b_the_orphan_fix_of_a_stateless_stack_runs_as_printed(local_aws, boto)
     [finding] = report["findings"]
     assert (finding["kind"], finding["subject"]) == ("orphan", f"AWS::Logs::LogGroup {log_group}")
     assert finding["override"] == "--allow-orphans"
-    fixed = run_printed(local_aws, finding["fix"])
+    fixed = run_printed(local_aws, printed_commands(finding["fix"], "python deploy.py")[0])
     assert fixed.returncode == 0, fixed.stdout[-3000:] + fixed.stderr[-2000:]
     assert f"OVERRIDDEN by --allow-orphans: [orphan] webhook: AWS::Logs::LogGroup {log_group}" in fixed.stdout
     owner = cfn.describe_stack_resource(StackName=names()["webhook"], LogicalResourceId="WebhookLogGroup")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, mark_stale, run_deploy, running_local_aws
+from support import printed_commands, run_printed
 
 sys.path.insert(0, str(ROOT / "ci"))
 from smoke import http  # noqa: E402
@@ -75,10 +76,16 @@ def test_the_key_is_adopted_with_the_buckets_and_old_data_stays_readable(prod_aw
     assert status in (200, 204)
     created = {b["Name"]: b["CreationDate"] for b in s3.list_buckets()["Buckets"]}
 
-    # every stack deleted; storage's termination protection turned off by hand first
+    # every stack deleted; storage's termination protection turned off first, by the command
+    # destroy prints when it refuses, run as printed (the AWS CLI)
     destroyed, _ = deploy(prod_aws, "destroy")
     assert destroyed.returncode == 0, destroyed.stderr[-3000:]
-    cfn.update_termination_protection(StackName=storage, EnableTerminationProtection=False)
+    refused, _ = deploy(prod_aws, "destroy", "--include-storage")
+    assert refused.returncode == 2 and "termination protection on" in refused.stderr, refused.stderr[-2000:]
+    [protection_off] = printed_commands(refused.stderr, "update-termination-protection")
+    turned = run_printed(prod_aws, protection_off)
+    assert turned.returncode == 0, turned.stdout + turned.stderr
+    assert not cfn.describe_stacks(StackName=storage)["Stacks"][0]["EnableTerminationProtection"]
     destroyed, ledger = deploy(prod_aws, "destroy", "--include-storage")
     assert destroyed.returncode == 0, destroyed.stderr[-3000:]
     retained = {r["type"]: r for r in ledger["retained"]}
@@ -143,7 +150,6 @@ def test_the_key_is_adopted_with_the_buckets_and_old_data_stays_readable(prod_aw
 
 
 def _rename_the_key(prod_aws, clients, storage, key_id, media_bucket, grant, content):
-    import shlex
     import shutil
     import subprocess
     import tempfile
@@ -167,9 +173,8 @@ def _rename_the_key(prod_aws, clients, storage, key_id, media_bucket, grant, con
     assert checked.returncode == 3, checked.stderr[-3000:]
     blocking = [f for f in report["findings"] if f["blocking"]]
     assert [(f["kind"], f["subject"]) for f in blocking] == [("rename", "AWS::KMS::Key EncryptionKey -> StorageKey")], blocking
-    words = shlex.split(blocking[0]["fix"])
-    assert words[:3] == ["python", "deploy.py", "rename"]
-    renamed = subprocess.run([sys.executable, *words[1:]], capture_output=True, text=True, env=prod_aws, cwd=ROOT, timeout=900)
+    assert blocking[0]["fix"].startswith("python deploy.py rename ")
+    renamed = run_printed(prod_aws, blocking[0]["fix"])
     assert renamed.returncode == 0, renamed.stdout[-4000:] + renamed.stderr[-2000:]
     assert cfn.describe_stack_resource(StackName=storage, LogicalResourceId="StorageKey")["StackResourceDetail"]["PhysicalResourceId"] == key_id
     held = {r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName=storage)["StackResourceSummaries"]}

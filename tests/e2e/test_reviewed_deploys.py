@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import subprocess
 import sys
 
@@ -19,7 +18,7 @@ import pytest
 
 from conftest import ROOT, mark_stale, run_deploy
 from recorder import Recorder
-from support import ENV, OUT, ensure_applied, manifest, names
+from support import ENV, OUT, ensure_applied, manifest, names, printed_commands, run_printed
 from tooling.deploy import planfile
 
 sys.path.insert(0, str(ROOT / "ci"))
@@ -67,15 +66,6 @@ def plan_out(env, path) -> tuple[subprocess.CompletedProcess, dict]:
     return result, json.loads(path.read_text())
 
 
-def run_printed(env, output: str, words: str) -> subprocess.CompletedProcess:
-    """Run the deploy.py command the output printed (the one holding `words`), exactly as printed."""
-    commands = [m.group(0).strip() for m in re.finditer(r"python deploy\.py [^;()\n]+", output) if words in m.group(0)]
-    assert commands, f"no printed 'python deploy.py {words}' in: {output[-1500:]}"
-    argv = shlex.split(commands[0])
-    assert argv[:2] == ["python", "deploy.py"]
-    return subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-
-
 def updated_times(cfn) -> dict:
     return {s["StackName"]: s.get("LastUpdatedTime") or s["CreationTime"] for s in cfn.describe_stacks()["Stacks"]}
 
@@ -103,7 +93,7 @@ def test_1_apply_plan_executes_exactly_the_planned_change_sets_and_creates_none(
     before, SEEN["events"] = updated_times(cfn), newest_events(cfn)
     recorder.clear()
     # the command plan printed, as printed, through the recording proxy
-    applied = run_printed(through(local_aws, recorder), planned_run.stdout, "apply --plan")
+    applied = run_printed(through(local_aws, recorder), printed_commands(planned_run.stdout, "python deploy.py apply --plan")[0])
     assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-2000:]
     assert calls(recorder, "CreateChangeSet") == []
     assert sorted(c["params"]["ChangeSetName"] for c in calls(recorder, "ExecuteChangeSet")) == sorted(planned.values())
@@ -170,7 +160,7 @@ def test_3_a_stack_updated_after_the_plan_refuses_it_before_anything_runs(local_
     backend = planfile.planned_change_sets(doc)["backend"]
     assert cfn.describe_change_set(ChangeSetName=backend)["ExecutionStatus"] == "AVAILABLE"  # left as it was
     # the new plan the refusal asks for, made by the command it printed
-    replanned = run_printed(local_aws, refused.stdout, "plan --out")
+    replanned = run_printed(local_aws, printed_commands(refused.stdout, "python deploy.py plan --out")[0])
     assert replanned.returncode == 0, replanned.stdout[-2000:]
     assert sorted(planfile.planned_change_sets(planfile.load(plan_path))) == ["backend", "backend-pipeline"]
 

@@ -9,14 +9,13 @@ the real templates' logical ids), so it shares nothing with them."""
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 import sys
 
 import pytest
 
 from conftest import ROOT, mark_stale
-from support import account_client, account_deploy, account_env
+from support import account_client, account_deploy, account_env, run_printed
 
 ACCOUNT = "191919191919"
 OUT = ROOT / "build" / "local-dev"
@@ -37,14 +36,6 @@ def deploy_py(local_aws, *args, timeout=900):
 def deploy_json(local_aws, *args):
     result = deploy_py(local_aws, *args, "--env", "dev", "--local", "--json")
     return result, (json.loads(result.stdout) if result.stdout.strip() else {})
-
-
-def run_printed(local_aws, fix: str, *extra):
-    """A fix exactly as deploy.py printed it (`python deploy.py ...`), run from the repository root."""
-    words = shlex.split(fix)
-    assert words[:2] == ["python", "deploy.py"], fix
-    return subprocess.run([sys.executable, *words[1:], *extra], capture_output=True, text=True,
-                          env=environment(local_aws), cwd=ROOT, timeout=900)
 
 
 def render(local_aws, tmp_path, renamed: bool, outputs: str = ""):
@@ -174,7 +165,7 @@ def test_a_rename_is_one_finding_whose_printed_fix_moves_the_bucket_and_keeps_it
     assert "1. guard" in dry.stderr and "4. import" in dry.stderr  # printed as well
     assert {"MediaBucket", "SessionsTable"} <= set(holds(local_aws, storage))
 
-    renamed = run_printed(local_aws, fix)
+    renamed = run_printed(environment(local_aws), fix)
     assert renamed.returncode == 0, renamed.stdout[-4000:] + renamed.stderr[-2000:]
     assert "remove: UPDATE_COMPLETE" in renamed.stdout
     held = holds(local_aws, storage)
@@ -199,7 +190,7 @@ def test_a_rename_is_one_finding_whose_printed_fix_moves_the_bucket_and_keeps_it
     assert bucket_facts(local_aws, bucket) == before and table_facts(local_aws, table) == table_before
     checked, report = deploy_json(local_aws, "check")
     assert checked.returncode == 0 and report["stacks_to_deploy"] == [] and report["findings"] == [], report
-    again, data = run_printed(local_aws, fix), None
+    again, data = run_printed(environment(local_aws), fix), None
     assert again.returncode == 0 and "steps: none" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]
 
 
@@ -215,10 +206,10 @@ def test_b_an_interrupted_rename_resumes_and_finishes(local_aws, deployed, tmp_p
     assert fix == "python deploy.py rename SessionStore=SessionsTable UploadsBucket=MediaBucket --env dev --local"
     table_before = table_facts(local_aws, deployed["table"])
 
-    stopped = run_printed(local_aws, fix, "--stop-after", "retain")
+    stopped = run_printed(environment(local_aws), fix, "--stop-after", "retain")
     assert stopped.returncode == 130, stopped.stdout[-3000:] + stopped.stderr[-2000:]
     assert "UploadsBucket" in holds(local_aws, storage)
-    stopped = run_printed(local_aws, fix, "--stop-after", "remove")
+    stopped = run_printed(environment(local_aws), fix, "--stop-after", "remove")
     assert stopped.returncode == 130, stopped.stdout[-3000:] + stopped.stderr[-2000:]
     held = holds(local_aws, storage)
     assert not {"UploadsBucket", "MediaBucket", "SessionStore", "SessionsTable"} & set(held)
@@ -227,7 +218,7 @@ def test_b_an_interrupted_rename_resumes_and_finishes(local_aws, deployed, tmp_p
 
     dry, plan = deploy_json(local_aws, "rename", "SessionStore=SessionsTable", "UploadsBucket=MediaBucket", "--dry-run")
     assert dry.returncode == 0 and [s["kind"] for s in plan["steps"]] == ["import"], dry.stderr[-2000:]
-    resumed = run_printed(local_aws, fix)
+    resumed = run_printed(environment(local_aws), fix)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
     assert holds(local_aws, storage).get("MediaBucket") == bucket
     assert holds(local_aws, storage).get("SessionsTable") == deployed["table"]
@@ -252,7 +243,7 @@ def test_c_an_export_in_use_that_the_rename_would_drop_is_refused_with_the_order
     assert checked.returncode == 3
     assert {f["kind"] for f in report["findings"] if f["blocking"]} == {"rename", "export-in-use"}
     fix = next(f["fix"] for f in report["findings"] if f["kind"] == "rename")
-    refused = run_printed(local_aws, fix, "--json")
+    refused = run_printed(environment(local_aws), fix, "--json")
     assert refused.returncode == 3, refused.stderr[-3000:]
     reasons = json.loads(refused.stdout)["refused"]
     assert len(reasons) == 2 and all(f"{deployed['stacks']['backend']}" in r for r in reasons), reasons
@@ -263,7 +254,7 @@ def test_c_an_export_in_use_that_the_rename_would_drop_is_refused_with_the_order
     render(local_aws, tmp_path, renamed=True, outputs="both")  # 1) the old outputs kept beside the new
     for step in (2, 3):
         printed = re.search(rf"{step}\) (python deploy\.py [^;]+);", order).group(1)
-        done = run_printed(local_aws, printed)
+        done = run_printed(environment(local_aws), printed)
         assert done.returncode == 0, printed + done.stdout[-3000:] + done.stderr[-2000:]
     assert holds(local_aws, storage).get("UploadsBucket") == bucket
     exports = {e["Name"]: e["Value"] for e in client(local_aws, "cloudformation").list_exports()["Exports"]}

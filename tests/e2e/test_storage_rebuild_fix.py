@@ -12,18 +12,15 @@ fails while they are (the fix deletes them first, and apply brings them back).""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 
 import pytest
 
-from conftest import ROOT, mark_stale
+from conftest import mark_stale
 from loopback_proxy import Call, LoopbackProxy
-from support import account_client, account_deploy, account_env, manifest, seed_data
+from support import AWS_CLI, account_client, account_deploy, account_env, manifest, printed_commands, run_printed, seed_data
 
 ACCOUNT = "161616161616"
-AWS_CLI = ROOT / ".tools" / "awscli" / "bin"
 
 
 class ReportsStorageAs(LoopbackProxy):
@@ -39,14 +36,9 @@ class ReportsStorageAs(LoopbackProxy):
         return data
 
 
-def printed_commands(fix: str) -> list[str]:
-    """Every command in a printed fix, in the order printed, exactly as printed."""
-    return [c.strip() for c in re.findall(r"(aws cloudformation [^;()]+|python deploy\.py [^;()]+)", fix)]
-
-
 @pytest.fixture(scope="module")
 def applied(local_aws):
-    assert AWS_CLI.joinpath("aws").exists(), "the AWS CLI environment is missing: run ./ci/setup.sh"
+    assert AWS_CLI.exists(), "the AWS CLI environment is missing: run ./ci/setup.sh"
     mark_stale()  # another account's render may be there: deploy.py renders this account's
     done = account_deploy(local_aws, ACCOUNT, "apply", "--env", "dev", "--local")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -66,9 +58,7 @@ def test_the_printed_rebuild_of_storage_runs_as_printed_and_keeps_the_data(local
 
     env = account_env(local_aws, ACCOUNT)
     with ReportsStorageAs(env["AWS_ENDPOINT_URL"], storage, status) as proxy:
-        checked = subprocess.run(["python", "deploy.py", "check", "--env", "dev", "--local", "--json"], cwd=ROOT,
-                                 env={**env, "AWS_ENDPOINT_URL": proxy.endpoint, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"},
-                                 capture_output=True, text=True, timeout=300)
+        checked = account_deploy({**env, "AWS_ENDPOINT_URL": proxy.endpoint}, ACCOUNT, "check", "--env", "dev", "--local", "--json")
     assert checked.returncode == 3, checked.stdout[-2000:] + checked.stderr[-2000:]
     fix = next(f["fix"] for f in json.loads(checked.stdout)["findings"] if f["kind"] == "stack-state" and f["stack"] == "storage")
     commands = printed_commands(fix)
@@ -76,11 +66,9 @@ def test_the_printed_rebuild_of_storage_runs_as_printed_and_keeps_the_data(local
     assert [c.split()[:3] for c in commands][-2:] == [["python", "deploy.py", "adopt"], ["python", "deploy.py", "apply"]], fix
     assert any(c.startswith("python deploy.py destroy") for c in commands), f"the stacks importing storage's exports stay: {fix}"
 
-    # Each command as printed, in a shell as the user types it: `aws` is the AWS CLI, `python` the project's.
-    shell_env = {**env, "AWS_DEFAULT_REGION": env["AWS_REGION"],
-                 "PATH": f"{ROOT / '.venv' / 'bin'}:{AWS_CLI}:{os.environ['PATH']}"}
+    # Each command as printed: `aws` is the AWS CLI, `python` the project's.
     for command in commands:
-        done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=shell_env, capture_output=True, text=True, timeout=900)
+        done = run_printed(env, command)
         assert done.returncode == 0, f"{command}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
     stack = cfn.describe_stacks(StackName=storage)["Stacks"][0]
